@@ -1,0 +1,1 @@
+"""Scripts that run on the device being profiled; they import nothing of pxnas."""

@@ -1,0 +1,1 @@
+"""Latency predictors fitted from latency tables (scikit-learn estimators)."""

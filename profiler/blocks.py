@@ -1,0 +1,62 @@
+"""Torch modules for BlockSpecs: what is profiled, exported, and trained by the search."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blockspec import BlockSpec
+from .space import SearchSpace
+
+
+def conv_bn(in_c: int, out_c: int, kernel: int, stride: int = 1, groups: int = 1,
+            act: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(in_c, out_c, kernel, stride, kernel // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(out_c)]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expand + BN + ReLU6 (absent when expand is 1), kxk depthwise + BN +
+    ReLU6, 1x1 project + BN, identity skip when the spec says so."""
+
+    def __init__(self, spec: BlockSpec):
+        super().__init__()
+        mid = spec.in_c * spec.expand
+        self.expand = conv_bn(spec.in_c, mid, 1) if spec.expand != 1 else nn.Identity()
+        self.depthwise = conv_bn(mid, mid, spec.kernel, spec.stride, groups=mid)
+        self.project = conv_bn(mid, spec.out_c, 1, act=False)
+        self.idskip = spec.idskip
+
+    def forward(self, x):
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.idskip else y
+
+
+class Logits(nn.Module):
+    def __init__(self, spec: BlockSpec):
+        super().__init__()
+        self.fc = nn.Linear(spec.in_c, spec.out_c)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def build_block(spec: BlockSpec) -> nn.Module:
+    if spec.kind == "conv":
+        return conv_bn(spec.in_c, spec.out_c, spec.kernel, spec.stride)
+    if spec.kind == "mbconv":
+        return MBConv(spec)
+    if spec.kind == "linear":
+        return Logits(spec)
+    return nn.Identity()  # zero: the layer is skipped, its output is its shortcut
+
+
+def input_shape(spec: BlockSpec, batch: int = 1) -> tuple[int, int, int, int]:
+    return (batch, spec.in_c, spec.in_h, spec.in_w)
+
+
+def build_network(space: SearchSpace, choices: list[str]) -> nn.Sequential:
+    return nn.Sequential(*[build_block(s) for s in space.network(choices)])

@@ -1,0 +1,124 @@
+"""pxprof: profile blocks on devices into latency tables, and read those tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .arch import load_arch
+from .console import run
+from .devices import get_device, list_devices
+from .files import check_writable
+from .lut import coverage, import_lut
+from .measure import measure as measure_table
+from .space import get_space, list_spaces
+from .table import LatencyTable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pxprof")
+def cli():
+    """Latency profiling for hardware-aware architecture search."""
+
+
+@cli.command()
+def devices():
+    """List the device profiles."""
+    for d in list_devices():
+        threads = f"{d.threads} thread{'s' if d.threads > 1 else ''}"
+        click.echo(f"{d.name:12} {d.transport:6} {d.runtime:16} {threads:10} {d.description}")
+
+
+@cli.command()
+def spaces():
+    """List the preset search spaces."""
+    for name in list_spaces():
+        s = get_space(name)
+        click.echo(f"{name:18} {s.resolution} px, {len(s.layers())} searchable layers, "
+                   f"{len(s.blocks())} blocks to profile, ops: {' '.join(s.ops)}")
+
+
+@cli.command()
+@click.option("--space", "space_name", required=True, help="Preset name or space file.")
+def blocks(space_name):
+    """Print the unique block keys of a space, one per line."""
+    for spec in get_space(space_name).blocks():
+        click.echo(spec.key)
+
+
+@cli.command()
+@click.option("--device", "device_name", required=True, help="Device profile name or file.")
+@click.option("--space", "space_name", default="tiny", show_default=True,
+              help="Preset name or space file.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Table to write (CSV); raw samples go beside it as .samples.json.")
+@click.option("--resume", is_flag=True, help="Complete an interrupted table; measure only what is missing.")
+def measure(device_name, space_name, output, resume):
+    """Measure every block of a space on a device."""
+    profile = get_device(device_name)
+    space = get_space(space_name)
+    table = measure_table(profile, space, output, resume=resume)
+    unstable = int(table.df["unstable"].sum())
+    click.echo(f"wrote {output}: {len(table)} blocks of {space.name} on {profile.name}"
+               + (f", {unstable} unstable" if unstable else ""))
+
+
+@cli.command()
+@click.argument("table_path", type=click.Path(path_type=Path))
+def show(table_path):
+    """Summarise a latency table: coverage, spread, fingerprint."""
+    table = LatencyTable.load(table_path)
+    df = table.df
+    click.echo(f"table:           {table_path}  ({len(table)} rows, schema {df['schema'].iloc[0]})")
+    click.echo(f"space:           {table.space or '(none recorded)'}")
+    cover = ", ".join(f"{n} {have}/{need}" for n, (have, need) in coverage(table.keys).items())
+    click.echo(f"coverage:        {cover}")
+    lat = df["latency_ms"]
+    click.echo(f"latency:         {lat.min():.4g} .. {lat.max():.4g} ms per block (median {lat.median():.4g})")
+    spread = df["spread"].dropna()
+    if len(spread):
+        unstable = df["key"][df["unstable"].astype(bool)]
+        click.echo(f"spread:          IQR/median median {spread.median():.1%}, max {spread.max():.1%}; "
+                   f"{len(unstable)} unstable")
+        for key in unstable:
+            click.echo(f"  unstable:      {key}")
+    samples = df["samples"].dropna()
+    if len(samples):
+        click.echo(f"samples:         {int(samples.min())}..{int(samples.max())} per block")
+    fp = table.fingerprint
+    for field in ("device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
+                  "host_cpu", "cpu_affinity", "governor", "temperature_c", "measured_at",
+                  "pxnas_version"):
+        value = fp.get(field)
+        if value is not None and str(value) not in ("", "nan"):
+            click.echo(f"{field + ':':17}{value}")
+
+
+@cli.command("import-lut")
+@click.argument("lut", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--device-name", default=None, help="Device to record (default: the file's name).")
+def import_lut_cmd(lut, output, device_name):
+    """Import a ProxylessNAS/Once-for-All YAML lookup table ({key: {count, mean, var}}, ms)."""
+    check_writable(output)
+    table = import_lut(lut, device_name or lut.stem)
+    table.save(output)
+    click.echo(f"wrote {output}: {len(table)} blocks; "
+               + (f"covers preset {table.space}" if table.space else "covers no preset space fully"))
+
+
+@cli.command()
+@click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
+@click.option("--arch", "arch_path", type=click.Path(path_type=Path), required=True)
+@click.option("--space", "space_name", default=None, help="Override the architecture's space.")
+def predict(table_path, arch_path, space_name):
+    """Table latency of one architecture: its blocks and fixed layers summed, in ms."""
+    table = LatencyTable.load(table_path)
+    space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
+    click.echo(f"{table.network_latency(space, choices):.4f} ms")
+
+
+def main():
+    run(cli, "pxprof")

@@ -1,0 +1,79 @@
+"""Export torch modules to the files device runtimes load: ONNX, TFLite, TorchScript.
+
+Exports of single blocks are cached by key (weights do not change latency), so re-measuring or
+resuming a table does not export again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import __version__
+from .blocks import build_block, input_shape
+from .blockspec import BlockSpec
+from .errors import UserError
+from .files import atomic_path
+
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "torchscript": ".pt"}
+
+
+@contextlib.contextmanager
+def _quiet():
+    # The exporters print progress and deprecation chatter on every call; pxprof shows its own.
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def export(module: nn.Module, shape: tuple[int, ...], fmt: str, path: Path) -> Path:
+    """Write `module` (evaluated on a float input of `shape`, NCHW) as `fmt` to `path`, atomically."""
+    module = module.eval()
+    x = torch.randn(*shape)
+    with atomic_path(path) as tmp, _quiet():
+        if fmt == "onnx":
+            torch.onnx.export(module, (x,), str(tmp), dynamo=True, external_data=False,
+                              optimize=True, verbose=False)
+        elif fmt == "torchscript":
+            with torch.no_grad():
+                torch.jit.save(torch.jit.trace(module, x), str(tmp))
+        elif fmt == "tflite":
+            try:
+                import litert_torch
+            except ImportError:
+                raise UserError("TFLite export needs the optional extra: pip install 'pxnas[tflite]'") \
+                    from None
+            # Channel-last I/O as on a phone; without it the graph keeps NCHW with TRANSPOSE ops.
+            wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=[0])
+            litert_torch.convert(wrapped, (x.permute(0, 2, 3, 1).contiguous(),)).export(str(tmp))
+        else:
+            raise UserError(f"unknown export format {fmt!r}; known: {', '.join(SUFFIX)}")
+    return path
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PXNAS_CACHE") or Path.home() / ".cache" / "pxnas")
+
+
+def block_file(spec: BlockSpec, fmt: str, batch: int = 1) -> Path:
+    """The exported model of one block, from the cache or exported now."""
+    tag = f"{spec.key}|batch={batch}|torch={torch.__version__}|pxnas={__version__}"
+    name = hashlib.sha1(tag.encode()).hexdigest()[:20] + SUFFIX[fmt]
+    path = cache_dir() / "blocks" / fmt / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        export(build_block(spec), input_shape(spec, batch), fmt, path)
+    return path

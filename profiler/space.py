@@ -1,0 +1,227 @@
+"""Search spaces: the backbone, the candidate ops of every searchable layer, presets by name.
+
+A space is pure data. `layers()` gives each searchable layer's candidates as BlockSpecs, `blocks()` the
+unique blocks a device must profile, `network(choices)` the BlockSpecs of one architecture.
+Candidate op names are `k{kernel}_e{expand}` and `zero` (the layer is skipped: its output is its input).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .blockspec import BlockSpec, out_size
+from .errors import UserError
+
+ZERO = "zero"
+
+
+def op_name(kernel: int, expand: int) -> str:
+    return f"k{kernel}_e{expand}"
+
+
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    # MobileNet's rule: round to a multiple of 8, never below 90 % of the value.
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+@dataclass(frozen=True)
+class Stage:
+    width: int
+    repeats: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One searchable layer: its candidates by op name, in the space's op order."""
+    index: int
+    candidates: dict[str, BlockSpec]
+
+    @property
+    def ops(self) -> list[str]:
+        return list(self.candidates)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    resolution: int
+    stem_width: int
+    first_width: int
+    stages: tuple[Stage, ...]
+    feature_width: int
+    classes: int
+    stem_stride: int = 2
+    in_channels: int = 3
+    kernels: tuple[int, ...] = (3, 5, 7)
+    expands: tuple[int, ...] = (3, 6)
+    zero: bool = True
+    width_mult: float = 1.0
+    _layers: list = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not self.stages:
+            raise UserError(f"space {self.name!r}: needs at least one stage")
+        if not self.kernels or not self.expands:
+            raise UserError(f"space {self.name!r}: needs at least one kernel and one expand ratio")
+        if self.width_mult <= 0:
+            raise UserError(f"space {self.name!r}: width_mult must be positive")
+        # BlockSpec validates every number; building the layers once checks the whole space.
+        object.__setattr__(self, "_layers", self._build_layers())
+
+    @property
+    def ops(self) -> list[str]:
+        ops = [op_name(k, e) for k in self.kernels for e in self.expands]
+        return ops + [ZERO] if self.zero else ops
+
+    def _width(self, width: int) -> int:
+        return _make_divisible(width * self.width_mult)
+
+    def _stem(self) -> BlockSpec:
+        r = self.resolution
+        return BlockSpec("conv", r, r, self.in_channels, self._width(self.stem_width),
+                         kernel=3, stride=self.stem_stride)
+
+    def _first(self, kernel: int = 3) -> BlockSpec:
+        stem = self._stem()
+        return BlockSpec("mbconv", stem.out_h, stem.out_w, stem.out_c, self._width(self.first_width),
+                         kernel=kernel, stride=1, expand=1)
+
+    def _build_layers(self) -> list[Layer]:
+        first = self._first()
+        h, w, c = first.out_h, first.out_w, first.out_c
+        layers = []
+        for stage in self.stages:
+            out_c = self._width(stage.width)
+            for i in range(stage.repeats):
+                stride = stage.stride if i == 0 else 1
+                skip = stride == 1 and c == out_c
+                cands = {op_name(k, e): BlockSpec("mbconv", h, w, c, out_c, kernel=k, stride=stride,
+                                                  expand=e, idskip=skip)
+                         for k in self.kernels for e in self.expands}
+                if self.zero and skip:
+                    cands[ZERO] = BlockSpec("zero", h, w, c, c)
+                layers.append(Layer(len(layers), cands))
+                h, w, c = out_size(h, stride), out_size(w, stride), out_c
+        return layers
+
+    def layers(self) -> list[Layer]:
+        return self._layers
+
+    def head(self) -> list[BlockSpec]:
+        """The fixed layers after the searchable ones: feature mix and classifier."""
+        last = self._layers[-1].candidates[self.ops[0]]
+        feature = self._width(self.feature_width) if self.width_mult > 1 else self.feature_width
+        mix = BlockSpec("conv", last.out_h, last.out_w, last.out_c, feature, kernel=1, stride=1)
+        return [mix, BlockSpec("linear", mix.out_h, mix.out_w, mix.out_c, self.classes)]
+
+    def fixed(self) -> list[BlockSpec]:
+        """Every layer that is the same in all architectures: stem, first block, head."""
+        return [self._stem(), self._first()] + self.head()
+
+    def blocks(self) -> list[BlockSpec]:
+        """The unique blocks to profile, in network order. As in the published tables, the first
+        block is profiled at every candidate kernel; `zero` ops cost nothing and are not profiled."""
+        specs = [self._stem()] + [self._first(k) for k in self.kernels]
+        for layer in self._layers:
+            specs += [s for s in layer.candidates.values() if s.kind != "zero"]
+        specs += self.head()
+        return list(dict.fromkeys(specs))
+
+    def check_choices(self, choices) -> list[str]:
+        if not isinstance(choices, list) or len(choices) != len(self._layers):
+            n = len(choices) if isinstance(choices, list) else "no list of"
+            raise UserError(f"space {self.name!r} has {len(self._layers)} searchable layers, "
+                            f"the architecture gives {n} choices")
+        for layer, choice in zip(self._layers, choices):
+            if choice not in layer.candidates:
+                raise UserError(f"layer {layer.index}: {choice!r} is not a candidate "
+                                f"(candidates: {', '.join(layer.ops)})")
+        return choices
+
+    def network(self, choices: list[str]) -> list[BlockSpec]:
+        """The BlockSpecs of one architecture, in order (zero layers included)."""
+        self.check_choices(choices)
+        chosen = [layer.candidates[c] for layer, c in zip(self._layers, choices)]
+        return [self._stem(), self._first()] + chosen + self.head()
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        d["stages"] = [asdict(s) for s in self.stages]
+        d["kernels"], d["expands"] = list(self.kernels), list(self.expands)
+        return d
+
+
+PRESETS = {
+    # The ImageNet space of ProxylessNAS (mobile setting); its blocks are the published Pixel-1 keys.
+    "proxyless-mobile": dict(
+        resolution=224, stem_width=32, first_width=16,
+        stages=[dict(width=24, repeats=4, stride=2), dict(width=40, repeats=4, stride=2),
+                dict(width=80, repeats=4, stride=2), dict(width=96, repeats=4, stride=1),
+                dict(width=192, repeats=4, stride=2), dict(width=320, repeats=1, stride=1)],
+        feature_width=1280, classes=1000),
+    # Small enough to profile in about a minute on one CPU core and search on digits in minutes.
+    "tiny": dict(
+        resolution=32, stem_width=16, first_width=8,
+        stages=[dict(width=16, repeats=3, stride=2), dict(width=24, repeats=3, stride=2),
+                dict(width=32, repeats=2, stride=1)],
+        feature_width=128, classes=10),
+}
+
+
+def space_from_dict(d: dict, source: str) -> SearchSpace:
+    if not isinstance(d, dict):
+        raise UserError(f"{source}: a space file holds a mapping, got {type(d).__name__}")
+    known = {f.name for f in fields(SearchSpace) if f.init}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UserError(f"{source}: unknown space field(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(known))}")
+    required = {"name", "resolution", "stem_width", "first_width", "stages", "feature_width", "classes"}
+    missing = sorted(required - set(d))
+    if missing:
+        raise UserError(f"{source}: missing space field(s) {', '.join(missing)}")
+    try:
+        stages = tuple(Stage(**{k: s[k] for k in ("width", "repeats", "stride")}) for s in d["stages"])
+        args = dict(d, stages=stages)
+        for name in ("kernels", "expands"):
+            if name in args:
+                args[name] = tuple(args[name])
+        return SearchSpace(**args)
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{source}: malformed space ({exc}); stages are lists of "
+                        f"{{width, repeats, stride}}") from None
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
+def list_spaces() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_space(name: str) -> SearchSpace:
+    """A preset by name, or a user space from a .yaml/.yml/.json file."""
+    if name in PRESETS:
+        return space_from_dict(dict(PRESETS[name], name=name), f"preset {name}")
+    path = Path(name)
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise UserError(f"cannot read space file {name}: {exc.strerror}") from None
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise UserError(f"{name}: not valid {path.suffix[1:].upper()}: "
+                            f"{str(exc).splitlines()[0]}") from None
+        space = space_from_dict(data, name)
+        if space.name in PRESETS:
+            raise UserError(f"{name}: space name {space.name!r} is taken by a preset; choose another")
+        return space
+    raise UserError(f"unknown space {name!r}; known: {', '.join(list_spaces())} "
+                    f"(or a .yaml/.json space file)")

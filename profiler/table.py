@@ -1,0 +1,160 @@
+"""LatencyTable: one row per block key, latency in milliseconds, with how it was measured.
+
+CSV schema, version 1 (column `schema` = 1 in every row):
+
+    key                       canonical block key (profiler/blockspec.py)
+    kind, in_h, in_w, in_c,   the key parsed (redundant, for pandas users; checked on load)
+    out_h, out_w, out_c, kernel, stride, expand, idskip
+    latency_ms                median of the samples: the value predictions and search use
+    mean_ms, std_ms, iqr_ms, min_ms, spread (= iqr_ms / latency_ms)
+    samples, warmup, inner    sample count, untimed warm-up calls, calls per calibrated sample
+    unstable                  spread stayed above the device's max_spread after every retry
+    space                     the search space the row was measured for (import: the preset covered)
+    device, transport, runtime, runtime_version, threads, batch, host, host_cpu, cpu_affinity,
+    governor, temperature_c, measured_at, pxnas_version
+                              the fingerprint; the first eight are checked: tables whose checked
+                              fingerprints differ are never merged
+
+Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
+table are kept beside it in T.samples.json (profiler/measure.py).
+
+History: 1 (pxnas 0.1) first version.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .blockspec import BlockSpec, parse_key
+from .errors import UserError
+from .files import atomic_path
+from .measurement import Measurement
+from .space import SearchSpace
+
+SCHEMA = 1
+SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
+         "idskip"]
+STATS = ["latency_ms", "mean_ms", "std_ms", "iqr_ms", "min_ms", "spread", "samples", "warmup",
+         "inner", "unstable"]
+CHECKED = ["device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
+           "host_cpu"]
+FINGERPRINT = CHECKED + ["cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version"]
+COLUMNS = ["key"] + SHAPE + STATS + ["space"] + FINGERPRINT + ["schema"]
+
+
+def samples_path(csv: Path) -> Path:
+    return Path(csv).with_suffix(".samples.json")
+
+
+def shape_row(spec: BlockSpec) -> dict:
+    return {"kind": spec.kind, "in_h": spec.in_h, "in_w": spec.in_w, "in_c": spec.in_c,
+            "out_h": spec.out_h, "out_w": spec.out_w, "out_c": spec.out_c, "kernel": spec.kernel,
+            "stride": spec.stride, "expand": spec.expand, "idskip": int(spec.idskip)}
+
+
+def measurement_row(m: Measurement, max_spread: float) -> dict:
+    return {"key": m.key, **shape_row(parse_key(m.key)), "latency_ms": m.median, "mean_ms": m.mean,
+            "std_ms": m.std, "iqr_ms": m.iqr, "min_ms": m.min, "spread": m.spread,
+            "samples": len(m.times_ms), "warmup": m.warmup, "inner": m.inner,
+            "unstable": m.spread > max_spread}
+
+
+class LatencyTable:
+    def __init__(self, rows: pd.DataFrame, source: str = "table"):
+        self.source = source
+        self.df = self._validate(rows.reset_index(drop=True))
+        self._latency = dict(zip(self.df["key"], self.df["latency_ms"].astype(float)))
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], space: str, fingerprint: dict) -> "LatencyTable":
+        full = [{c: row.get(c, fingerprint.get(c)) for c in COLUMNS} | {"space": space, "schema": SCHEMA}
+                for row in rows]
+        return cls(pd.DataFrame(full, columns=COLUMNS))
+
+    def _validate(self, df: pd.DataFrame) -> pd.DataFrame:
+        src = self.source
+        missing = [c for c in COLUMNS if c not in df.columns]
+        if missing:
+            raise UserError(f"{src}: not a pxnas latency table; missing column(s): {', '.join(missing)}")
+        if len(df) and set(df["schema"]) != {SCHEMA}:
+            raise UserError(f"{src}: unsupported table schema {sorted(set(df['schema']))}; "
+                            f"this pxnas reads schema {SCHEMA}")
+        dup = df["key"][df["key"].duplicated()]
+        if len(dup):
+            raise UserError(f"{src}: duplicate key {dup.iloc[0]}")
+        lat = pd.to_numeric(df["latency_ms"], errors="coerce")
+        bad = df["key"][~(lat > 0) | lat.isna() | ~lat.map(math.isfinite)]
+        if len(bad):
+            raise UserError(f"{src}: latency_ms must be a positive number of milliseconds; "
+                            f"row {bad.index[0] + 2} ({bad.iloc[0]}) has {df['latency_ms'][bad.index[0]]!r}")
+        for i, key in df["key"].items():
+            spec = parse_key(str(key))
+            if any(str(df.at[i, c]) != str(v) for c, v in shape_row(spec).items()):
+                raise UserError(f"{src}: row {i + 2}: shape columns disagree with key {key}")
+        for col in CHECKED:
+            if df[col].astype(str).nunique() > 1:
+                raise UserError(f"{src}: rows measured with different {col} in one table")
+        df = df[COLUMNS].copy()
+        df["latency_ms"] = lat
+        return df
+
+    @classmethod
+    def load(cls, path: Path) -> "LatencyTable":
+        try:
+            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        except FileNotFoundError:
+            raise UserError(f"no such table: {path}") from None
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise UserError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]})") from None
+        return cls(df, str(path))
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            self.df.to_csv(tmp, index=False, float_format="%.6g")
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.df["key"])
+
+    @property
+    def fingerprint(self) -> dict:
+        return {c: self.df[c].iloc[0] for c in FINGERPRINT} if len(self.df) else {}
+
+    @property
+    def space(self) -> str:
+        names = set(self.df["space"].dropna().astype(str)) - {""}
+        return names.pop() if len(names) == 1 else ""
+
+    def latency(self, spec: BlockSpec) -> float:
+        if spec.kind == "zero":
+            return 0.0
+        return self._latency[spec.key]
+
+    def missing(self, specs) -> list[str]:
+        return [s.key for s in specs if s.kind != "zero" and s.key not in self._latency]
+
+    def network_latency(self, space: SearchSpace, choices: list[str]) -> float:
+        """The table latency of one architecture: the sum of its blocks, fixed layers included."""
+        specs = space.network(choices)
+        missing = self.missing(specs)
+        if missing:
+            raise UserError(f"{self.source} lacks {len(missing)} block(s) of this architecture: "
+                            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        return sum(self.latency(s) for s in specs)
+
+    def merge(self, other: "LatencyTable") -> "LatencyTable":
+        """Rows of both tables (rows of `other` win); refused unless measured the same way."""
+        mine, theirs = self.fingerprint, other.fingerprint
+        differ = [c for c in CHECKED if mine and theirs and str(mine[c]) != str(theirs[c])]
+        if differ:
+            c = differ[0]
+            raise UserError(f"refusing to merge {self.source} and {other.source}: they were measured "
+                            f"with different {c} ({mine[c]} vs {theirs[c]})")
+        keep = self.df[~self.df["key"].isin(other.df["key"])]
+        return LatencyTable(pd.concat([keep, other.df], ignore_index=True), self.source)

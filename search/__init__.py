@@ -1,0 +1,1 @@
+"""Architecture search: mixed ops with binary gates and a differentiable expected-latency loss."""
