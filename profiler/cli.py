@@ -12,7 +12,6 @@ from .console import run
 from .devices import get_device, list_devices
 from .files import check_writable
 from .lut import coverage, import_lut
-from .measure import measure as measure_table
 from .space import get_space, list_spaces
 from .table import LatencyTable
 
@@ -57,6 +56,7 @@ def blocks(space_name):
 @click.option("--resume", is_flag=True, help="Complete an interrupted table; measure only what is missing.")
 def measure(device_name, space_name, output, resume):
     """Measure every block of a space on a device."""
+    from .measure import measure as measure_table  # imports torch: only when measuring
     profile = get_device(device_name)
     space = get_space(space_name)
     table = measure_table(profile, space, output, resume=resume)

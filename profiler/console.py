@@ -7,11 +7,10 @@ import sys
 
 import click
 
-from .errors import UserError
-from .runner import DeviceError
+from .errors import ToolError, UserError
 
 EXIT_BAD_INPUT = 2
-EXIT_DEVICE = 1
+EXIT_TOOL = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -33,7 +32,7 @@ def run(group: click.Command, prog: str, argv=None) -> None:
     except UserError as exc:
         click.echo(f"{prog}: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except DeviceError as exc:
-        click.echo(f"{prog}: device error: {exc}", err=True)
-        sys.exit(EXIT_DEVICE)
+    except ToolError as exc:
+        click.echo(f"{prog}: failed: {exc}", err=True)
+        sys.exit(EXIT_TOOL)
     sys.exit(code or 0)

@@ -20,7 +20,7 @@ from torch import nn
 from . import __version__
 from .blocks import build_block, input_shape
 from .blockspec import BlockSpec
-from .errors import UserError
+from .errors import ToolError, UserError
 from .files import atomic_path
 
 SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "torchscript": ".pt"}
@@ -50,13 +50,17 @@ def export(module: nn.Module, shape: tuple[int, ...], fmt: str, path: Path) -> P
             with torch.no_grad():
                 torch.jit.save(torch.jit.trace(module, x), str(tmp))
         elif fmt == "tflite":
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ logging
             try:
                 import litert_torch
             except ImportError:
                 raise UserError("TFLite export needs the optional extra: pip install 'pxnas[tflite]'") \
                     from None
             # Channel-last I/O as on a phone; without it the graph keeps NCHW with TRANSPOSE ops.
-            wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=[0])
+            # (A classifier's output has no channels to move.)
+            with torch.no_grad():
+                outputs = [0] if module(x).dim() >= 3 else []
+            wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=outputs)
             litert_torch.convert(wrapped, (x.permute(0, 2, 3, 1).contiguous(),)).export(str(tmp))
         else:
             raise UserError(f"unknown export format {fmt!r}; known: {', '.join(SUFFIX)}")
@@ -75,5 +79,11 @@ def block_file(spec: BlockSpec, fmt: str, batch: int = 1) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(0)
-        export(build_block(spec), input_shape(spec, batch), fmt, path)
+        try:
+            export(build_block(spec), input_shape(spec, batch), fmt, path)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise ToolError(f"exporting {spec.key} to {fmt} failed: {type(exc).__name__}: "
+                            f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
     return path

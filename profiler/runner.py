@@ -10,10 +10,10 @@ from importlib.resources import files
 from pathlib import Path
 
 from .devices import DeviceProfile
-from .errors import UserError
+from .errors import ToolError, UserError
 
 
-class DeviceError(RuntimeError):
+class DeviceError(ToolError):
     """The device or its runtime failed (not the user's input)."""
 
 

@@ -1,0 +1,187 @@
+"""Datasets for the search, never downloaded: scikit-learn's digits (embedded), a local CIFAR-10
+directory in its python format, or an ImageFolder directory (class folders of images or .npy arrays).
+
+Images are kept at their stored size (uint8 or float) and resized per batch to the space's resolution,
+so CIFAR-10 at 224 px does not need 30 GB of memory. Every image has 3 channels, scaled to [0, 1] and
+normalised by the training split's mean and std per channel.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from profiler.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
+CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+
+
+@dataclass
+class Split:
+    images: torch.Tensor   # N x 3 x H x W, values in [0, 1] (uint8 holds 0..255)
+    labels: torch.Tensor   # N, int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class Dataset:
+    """train / val / test splits of one dataset, with the batching the trainer uses."""
+
+    def __init__(self, name: str, train: Split, val: Split, test: Split, classes: int,
+                 resolution: int):
+        self.name, self.train, self.val, self.test = name, train, val, test
+        self.classes, self.resolution = classes, resolution
+        x = _as_float(train.images[:4096])
+        self.mean = x.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        self.std = x.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, 3, 1, 1)
+
+    def batch(self, split: Split, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = _as_float(split.images[idx])
+        if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
+            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear",
+                              align_corners=False)
+        return (x - self.mean) / self.std, split.labels[idx]
+
+    def batches(self, split: Split, batch_size: int, seed: int | None = None):
+        """Mini-batches in a permutation drawn from `seed` (None: in order, the whole split)."""
+        n = len(split)
+        order = (torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+                 if seed is not None else torch.arange(n))
+        for at in range(0, n, batch_size):
+            yield self.batch(split, order[at:at + batch_size])
+
+    def describe(self) -> str:
+        return (f"{self.name}: {len(self.train)} train, {len(self.val)} val, {len(self.test)} test, "
+                f"{self.classes} classes")
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+def _three_channels(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 3:
+        return x
+    if x.shape[1] == 1:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    raise UserError(f"images have {x.shape[1]} channels; pxsearch reads grey (1) or colour (3)")
+
+
+def _split(images: torch.Tensor, labels: torch.Tensor, seed: int, fractions=(0.6, 0.2)):
+    """Stratified-free random split into train / val / test, reproducible from `seed`."""
+    n = len(labels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    a = int(round(n * fractions[0]))
+    b = a + int(round(n * fractions[1]))
+    if a < 1 or b - a < 1 or n - b < 1:
+        raise UserError(f"a dataset of {n} images is too small to split into train, val and test")
+    return [Split(images[order[s]], labels[order[s]]) for s in (slice(0, a), slice(a, b), slice(b, n))]
+
+
+def digits(resolution: int, seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    images = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    images = _three_channels(images)
+    labels = torch.tensor(d.target, dtype=torch.int64)
+    return Dataset("digits", *_split(images, labels, seed), classes=10, resolution=resolution)
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    # The dataset's own format is a pickle; it is read only from a directory the user named as
+    # CIFAR-10, and only after its file names matched.
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(d[b"labels"], dtype=np.int64)
+    except Exception as exc:
+        raise UserError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__})") from None
+    return data, labels
+
+
+def cifar10(path: Path, resolution: int, seed: int) -> Dataset:
+    parts = [_cifar_batch(path / name) for name in CIFAR_TRAIN]
+    images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+    labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    test_x, test_y = _cifar_batch(path / "test_batch")
+    n = len(labels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = n // 10
+    val, train = order[:n_val], order[n_val:]
+    return Dataset(f"cifar10 ({path.name})", Split(images[train], labels[train]),
+                   Split(images[val], labels[val]),
+                   Split(torch.from_numpy(test_x), torch.from_numpy(test_y)), 10, resolution)
+
+
+def _read_image(path: Path, resolution: int) -> np.ndarray:
+    if path.suffix.lower() == ".npy":
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+        if a.ndim == 2:
+            a = a[None]
+        elif a.ndim == 3 and a.shape[-1] in (1, 3) and a.shape[0] not in (1, 3):
+            a = a.transpose(2, 0, 1)  # H x W x C
+        if a.ndim != 3 or a.shape[0] not in (1, 3):
+            raise UserError(f"{path}: an image array is H x W, C x H x W or H x W x C with 1 or 3 "
+                            f"channels; got shape {a.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(a)).float()[None]
+        if a.dtype == np.uint8:
+            x = x / 255.0
+        x = _three_channels(x)
+        return F.interpolate(x, size=(resolution, resolution), mode="bilinear",
+                             align_corners=False)[0].clamp(0, 1).mul(255).round().byte().numpy()
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UserError(f"{path}: reading images needs Pillow (pip install pillow); "
+                        f"an ImageFolder of .npy arrays works without it") from None
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable image ({exc})") from None
+
+
+def image_folder(path: Path, resolution: int, seed: int) -> Dataset:
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for f in sorted((path / name).iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES + (".npy",):
+                images.append(_read_image(f, resolution))
+                labels.append(label)
+    if len(set(labels)) < 2:
+        raise UserError(f"{path} is not a dataset: expected CIFAR-10 python batches (data_batch_1..5, "
+                        f"test_batch) or an ImageFolder (one sub-folder of images per class, at least "
+                        f"two classes)")
+    x = torch.from_numpy(np.stack(images))
+    y = torch.tensor(labels, dtype=torch.int64)
+    return Dataset(f"images ({path.name})", *_split(x, y, seed), classes=len(classes),
+                   resolution=resolution)
+
+
+def load_data(spec: str, resolution: int, seed: int = 0) -> Dataset:
+    """`digits`, a CIFAR-10 python directory, or an ImageFolder directory."""
+    if spec == "digits":
+        return digits(resolution, seed)
+    path = Path(spec)
+    if not path.exists():
+        raise UserError(f"no such dataset: {spec} (use 'digits', a CIFAR-10 python directory or an "
+                        f"ImageFolder directory)")
+    if not path.is_dir():
+        raise UserError(f"{spec} is not a dataset: a dataset is 'digits' or a directory "
+                        f"(CIFAR-10 python batches, or an ImageFolder)")
+    if all((path / n).is_file() for n in CIFAR_TRAIN + ["test_batch"]):
+        return cifar10(path, resolution, seed)
+    return image_folder(path, resolution, seed)

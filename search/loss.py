@@ -1,0 +1,51 @@
+"""The architecture loss: cross-entropy plus the expected latency E[LAT] against a target T (ms).
+
+    add#linear   CE + lambda (E - T) / T                       (ProxylessNAS, fixed lambda)
+    mul#log      CE * (log E / log T) ** beta                  (ProxylessNAS, fixed beta)
+    budget       CE + lambda (E - T) / T with lambda adapted by dual ascent on (E - T) / T, so E
+                 settles at T whatever the scale of CE: lambda grows while E is above the target
+                 and shrinks (below zero if the accuracy term alone would settle under T) while it
+                 is below.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from profiler.errors import UserError
+
+FORMS = ("budget", "add#linear", "mul#log")
+
+
+class LatencyLoss:
+    def __init__(self, form: str, target_ms: float, lam: float | None = None, beta: float = 0.6,
+                 dual_lr: float = 0.5):
+        if form not in FORMS:
+            raise UserError(f"unknown loss {form!r}; known: {', '.join(FORMS)}")
+        if not (target_ms > 0 and math.isfinite(target_ms)):
+            raise UserError(f"target latency must be a positive number of ms, got {target_ms!r}")
+        if form == "mul#log" and target_ms <= 1.0:
+            # log E / log T flips sign below 1 ms: a faster network would then cost more.
+            raise UserError(f"loss mul#log needs a target above 1 ms (log of the latency in ms is "
+                            f"negative below it), got {target_ms:g} ms; use budget or add#linear")
+        self.form, self.target_ms, self.beta, self.dual_lr = form, target_ms, beta, dual_lr
+        self.lam = (0.0 if form == "budget" else 0.1) if lam is None else lam
+
+    def __call__(self, ce: torch.Tensor, expected_ms: torch.Tensor) -> torch.Tensor:
+        t = self.target_ms
+        if self.form == "mul#log":
+            return ce * (torch.log(expected_ms) / math.log(t)) ** self.beta
+        return ce + self.lam * (expected_ms - t) / t
+
+    def update(self, expected_ms: float) -> None:
+        """After an architecture step: the dual ascent step of `budget` (other forms keep lambda)."""
+        if self.form == "budget":
+            self.lam += self.dual_lr * (expected_ms - self.target_ms) / self.target_ms
+
+    def state_dict(self) -> dict:
+        return {"form": self.form, "lam": self.lam}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lam = float(state["lam"])

@@ -1,0 +1,82 @@
+"""Supernet: a SearchSpace as one network whose every searchable layer is a MixedOp.
+
+The fixed layers (stem, first block, feature mix, classifier) and every candidate are the
+foundation's block modules, so a derived architecture is exactly `build_network(space, choices)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from profiler.blocks import build_block
+from profiler.space import SearchSpace
+
+from .gates import GateSampler
+from .mixed_op import MixedOp
+
+
+class Supernet(nn.Module):
+    def __init__(self, space: SearchSpace):
+        super().__init__()
+        self.space = space
+        stem, first, mix, logits = space.fixed()
+        self.stem, self.first = build_block(stem), build_block(first)
+        self.layers = nn.ModuleList(
+            MixedOp({op: build_block(spec) for op, spec in layer.candidates.items()})
+            for layer in space.layers())
+        self.mix, self.logits = build_block(mix), build_block(logits)
+
+    def forward(self, x):
+        x = self.first(self.stem(x))
+        for op in self.layers:
+            x = op(x)
+        return self.logits(self.mix(x))
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [op.alpha for op in self.layers]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def probabilities(self) -> list[torch.Tensor]:
+        """softmax(alpha) of every layer, differentiable (what ExpectedLatency takes)."""
+        return [op.probs() for op in self.layers]
+
+    def sample_paths(self, sampler: GateSampler) -> None:
+        for op in self.layers:
+            op.sample(sampler.path(op.alpha))
+
+    def sample_arch(self, sampler: GateSampler) -> None:
+        for op in self.layers:
+            op.sample(sampler.arch(op.alpha))
+
+    def fix(self, choices: list[str]) -> None:
+        for op, name in zip(self.layers, self.space.check_choices(choices)):
+            op.fix(name)
+
+    def set_arch_grad(self) -> None:
+        for op in self.layers:
+            op.set_arch_grad()
+
+    def rescale_alpha(self) -> None:
+        for op in self.layers:
+            op.rescale_alpha()
+
+    def drop_unsampled_grads(self) -> None:
+        for op in self.layers:
+            op.drop_unsampled_grads()
+
+    def sampled(self) -> list[str]:
+        return [op.names[op.gates.active] for op in self.layers]
+
+    def log_prob(self) -> torch.Tensor:
+        return sum(op.log_prob() for op in self.layers)
+
+    def derive(self) -> list[str]:
+        """The most likely architecture: the argmax path of every layer."""
+        return [op.chosen() for op in self.layers]
+
+    def entropies(self) -> list[float]:
+        return [op.entropy() for op in self.layers]

@@ -1,0 +1,307 @@
+"""The search loop: warm-up, then weight steps on the training split alternating with architecture
+steps on the held-out validation split, checkpointed every epoch so an interrupted search resumes and
+ends exactly where an uninterrupted one would.
+
+- Weight steps (warm-up and search): one path per layer drawn from softmax(alpha) (uniform during
+  warm-up, where alpha is still 0); SGD with Nesterov momentum and a cosine learning rate per phase.
+  Only the sampled path runs, so unsampled candidates get no gradient, momentum or weight decay.
+- Architecture steps, every `arch_every` weight steps: gates in the sampler's mode, the loss of
+  search/loss.py, Adam with beta1 = 0 (a candidate that was not sampled has no gradient and must not
+  move on stale momentum), then the `two`-mode rescaling. `reinforce` instead samples `rl_samples`
+  architectures on the validation batch and follows (reward - baseline) * grad log p, with reward
+  acc * (T / LAT) ** w and a moving-average baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from profiler.errors import UserError
+from profiler.files import atomic_path, write_text
+from profiler.space import SearchSpace
+
+from .data import Dataset
+from .gates import GateSampler, check_mode
+from .latency import ExpectedLatency
+from .loss import LatencyLoss
+from .supernet import Supernet
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    target_ms: float
+    mode: str = "two"
+    loss: str = "budget"
+    epochs: int = 30
+    warmup_epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    arch_lr: float = 0.02
+    arch_every: int = 1
+    lam: float | None = None       # add#linear's lambda / budget's starting lambda
+    beta: float = 0.6              # mul#log's exponent
+    dual_lr: float = 0.5           # budget's dual ascent step on the relative excess
+    rl_samples: int = 4
+    reward_exponent: float = 0.07  # w in acc * (T / LAT) ** w
+    baseline_decay: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self):
+        check_mode(self.mode)
+        for name in ("epochs", "warmup_epochs"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must not be negative")
+        for name in ("batch_size", "arch_every", "rl_samples"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1")
+        for name in ("lr", "arch_lr"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"{name} must be positive")
+
+
+def _cosine(base: float, step: int, total: int) -> float:
+    return 0.5 * base * (1 + math.cos(math.pi * step / max(total, 1)))
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+class Searcher:
+    def __init__(self, space: SearchSpace, latency: ExpectedLatency, data: Dataset,
+                 config: SearchConfig, out_dir: Path | None = None, progress: bool = True):
+        if data.classes > space.classes:
+            raise UserError(f"{data.name} has {data.classes} classes, space {space.name!r} "
+                            f"classifies into {space.classes}")
+        self.space, self.latency, self.data, self.config = space, latency, data, config
+        self.out_dir, self.progress = (Path(out_dir) if out_dir else None), progress
+        torch.manual_seed(config.seed)
+        self.net = Supernet(space)
+        self.sampler = GateSampler(config.mode, config.seed)
+        self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr)
+        self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr,
+                                     momentum=config.momentum, nesterov=True,
+                                     weight_decay=config.weight_decay)
+        self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr,
+                                      betas=(0.0, 0.999), eps=1e-8)
+        self.epoch = 0
+        self.rows: list[dict] = []
+        self.baseline: float | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    def state_dict(self) -> dict:
+        return {"version": CHECKPOINT_VERSION, "config": asdict(self.config),
+                "space": self.space.to_dict(), "epoch": self.epoch, "net": self.net.state_dict(),
+                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "sampler": self.sampler.state_dict(), "loss": self.loss.state_dict(),
+                "baseline": self.baseline, "rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.loss.load_state_dict(state["loss"])
+        self.baseline, self.epoch, self.rows = state["baseline"], state["epoch"], state["rows"]
+
+    def save_checkpoint(self) -> None:
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint made by the same search; anything else is refused."""
+        state = read_checkpoint(path)
+        mine = asdict(self.config)
+        if state["space"] != self.space.to_dict():
+            raise UserError(f"cannot resume from {path}: it searches space {state['space']['name']!r} "
+                            f"with other settings than this run")
+        differ = [k for k in mine if state["config"].get(k) != mine[k]]
+        if differ:
+            k = differ[0]
+            raise UserError(f"cannot resume from {path}: it was made with {k}={state['config'].get(k)!r}, "
+                            f"this run has {k}={mine[k]!r}")
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise UserError(f"cannot resume from {path}: checkpoint does not fit this search "
+                            f"({str(exc).splitlines()[0]})") from None
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def weight_step(self, x, y) -> tuple[float, float]:
+        self.net.train()
+        self.net.sample_paths(self.sampler)
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        self.w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.net.drop_unsampled_grads()
+        self.w_opt.step()
+        return float(loss), _accuracy(logits, y)
+
+    def arch_step(self, x, y) -> tuple[float, float]:
+        """One architecture update; returns (architecture loss, E[LAT] in ms before the update)."""
+        self.net.train()
+        if self.config.mode == "reinforce":
+            return self._reinforce_step(x, y)
+        self.net.sample_arch(self.sampler)
+        ce = F.cross_entropy(self.net(x), y)
+        expected = self.latency(self.net.probabilities())
+        loss = self.loss(ce, expected)
+        self.net.zero_grad(set_to_none=True)
+        loss.backward()
+        self.net.set_arch_grad()
+        self.a_opt.step()
+        self.net.rescale_alpha()
+        self.loss.update(float(expected))
+        return float(loss), float(expected)
+
+    def _reinforce_step(self, x, y) -> tuple[float, float]:
+        c = self.config
+        rewards, actives = [], []
+        with torch.no_grad():
+            for _ in range(c.rl_samples):
+                self.net.sample_arch(self.sampler)
+                acc = _accuracy(self.net(x), y)
+                lat = self.latency.latency(self.net.sampled())
+                rewards.append(acc * (c.target_ms / lat) ** c.reward_exponent)
+                actives.append([op.gates.active for op in self.net.layers])
+        log_probs = []
+        for active in actives:
+            log_probs.append(sum(torch.log_softmax(op.alpha, 0)[a]
+                                 for op, a in zip(self.net.layers, active)))
+        advantages = []
+        for r in rewards:
+            self.baseline = r if self.baseline is None else \
+                c.baseline_decay * self.baseline + (1 - c.baseline_decay) * r
+            advantages.append(r - self.baseline)
+        loss = -sum(a * lp for a, lp in zip(advantages, log_probs)) / len(rewards)
+        self.a_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.a_opt.step()
+        with torch.no_grad():
+            expected = float(self.latency(self.net.probabilities()))
+        return float(loss), expected
+
+    # -- epochs --------------------------------------------------------------------------------
+
+    def _val_stream(self, epoch: int):
+        # Validation batches for architecture steps, cycling through fresh permutations; seeded by
+        # the epoch so a resumed search sees the same batches.
+        for rep in range(10**9):
+            yield from self.data.batches(self.data.val, self.config.batch_size,
+                                         seed=self.config.seed * 1_000_003 + epoch * 1_009 + rep + 1)
+
+    def evaluate(self, choices: list[str], split) -> float:
+        """Accuracy of one architecture inside the supernet (shared weights, eval-mode BN)."""
+        self.net.eval()
+        self.net.fix(choices)
+        correct = 0
+        with torch.no_grad():
+            for x, y in self.data.batches(split, 256):
+                correct += int((self.net(x).argmax(1) == y).sum())
+        return correct / len(split)
+
+    def run_epoch(self, epoch: int, bar) -> dict:
+        c = self.config
+        warm = epoch < c.warmup_epochs
+        phase_epoch, phase_len = (epoch, c.warmup_epochs) if warm else \
+            (epoch - c.warmup_epochs, c.epochs)
+        steps = math.ceil(len(self.data.train) / c.batch_size)
+        val = self._val_stream(epoch)
+        t0 = time.perf_counter()
+        w_loss = w_acc = a_loss = 0.0
+        n_arch = 0
+        expected = float("nan")
+        for j, (x, y) in enumerate(self.data.batches(self.data.train, c.batch_size,
+                                                     seed=c.seed * 1_000_003 + epoch * 1_009)):
+            lr = _cosine(c.lr, phase_epoch * steps + j, phase_len * steps)
+            for group in self.w_opt.param_groups:
+                group["lr"] = lr
+            loss, acc = self.weight_step(x, y)
+            w_loss, w_acc = w_loss + loss, w_acc + acc
+            if not warm and (j + 1) % c.arch_every == 0:
+                al, expected = self.arch_step(*next(val))
+                a_loss, n_arch = a_loss + al, n_arch + 1
+            bar.update()
+        with torch.no_grad():
+            expected_now = float(self.latency(self.net.probabilities()))
+        choices = self.net.derive()
+        row = {"epoch": epoch + 1, "phase": "warmup" if warm else "search", "lr": lr,
+               "train_loss": w_loss / steps, "train_acc": w_acc / steps,
+               "arch_loss": a_loss / n_arch if n_arch else float("nan"),
+               "val_acc": self.evaluate(choices, self.data.val),
+               "expected_latency_ms": expected_now,
+               "derived_latency_ms": self.latency.latency(choices),
+               "lambda": self.loss.lam, "seconds": time.perf_counter() - t0}
+        row |= {f"entropy_{i}": h for i, h in enumerate(self.net.entropies())}
+        return row
+
+    def run(self) -> list[str]:
+        """Search to the end (from the loaded checkpoint, if any); returns the derived choices."""
+        c = self.config
+        total = c.warmup_epochs + c.epochs
+        steps = math.ceil(len(self.data.train) / c.batch_size)
+        bar = tqdm(total=total * steps, initial=self.epoch * steps, unit="step",
+                   desc=f"search {self.space.name} ({c.mode})", disable=not self.progress,
+                   dynamic_ncols=True)
+        try:
+            while self.epoch < total:
+                row = self.run_epoch(self.epoch, bar)
+                self.rows.append(row)
+                self.epoch += 1
+                bar.set_postfix(acc=f"{row['val_acc']:.3f}",
+                                lat=f"{row['expected_latency_ms']:.4g}ms", lam=f"{row['lambda']:.3g}")
+                if self.out_dir:
+                    self.write_log()
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+        return self.net.derive()
+
+    def write_log(self) -> None:
+        write_text(self.out_dir / "search_log.csv", log_csv(self.rows))
+
+
+def log_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join([",".join(cols)] + [",".join(fmt(r[c]) for c in cols) for r in rows]) + "\n"
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint, read without unpickling arbitrary objects; a damaged one is a clear error."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"cannot resume: no checkpoint at {path}") from None
+    except Exception as exc:
+        raise UserError(f"cannot resume from {path}: the checkpoint is corrupt or not a pxsearch "
+                        f"checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION \
+            or not {"config", "space", "epoch", "net"} <= set(state):
+        raise UserError(f"cannot resume from {path}: not a pxsearch checkpoint "
+                        f"(version {CHECKPOINT_VERSION})")
+    return state
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(SearchConfig)]

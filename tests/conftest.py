@@ -1,0 +1,64 @@
+"""Shared test helpers: run the CLIs as a user does, on small spaces and a quick device profile."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+# A space small enough to export and measure in seconds: 6 blocks to profile.
+SMALL_SPACE = {
+    "name": "small", "resolution": 16, "stem_width": 8, "first_width": 8,
+    "stages": [{"width": 8, "repeats": 2, "stride": 1}, {"width": 16, "repeats": 1, "stride": 2}],
+    "feature_width": 32, "classes": 10, "kernels": [3, 5], "expands": [3],
+}
+QUICK_DEVICE = {"transport": "local", "runtime": "onnxruntime", "threads": 1, "warmup_s": 0.1,
+                "rounds": 2, "runs_per_round": 3, "min_sample_ms": 0.5}
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    # One export cache for the whole session: exports are the slow part of measuring.
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def env(cache_dir):
+    return dict(os.environ, PXNAS_CACHE=str(cache_dir), PXNAS_DEVICES=str(cache_dir / "no-devices"))
+
+
+@pytest.fixture
+def run(env, tmp_path):
+    """Run a console script in tmp_path; returns the CompletedProcess."""
+    def _run(prog, *args, timeout=600, **kw):
+        return subprocess.run([str(BIN / prog), *map(str, args)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=timeout, **kw)
+    return _run
+
+
+@pytest.fixture
+def small_space(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL_SPACE))
+    return path
+
+
+@pytest.fixture
+def quick_device(tmp_path):
+    path = tmp_path / "quick.yaml"
+    path.write_text(yaml.safe_dump(QUICK_DEVICE))
+    return path
+
+
+def assert_bad_input(proc, *fragments):
+    """Bad input: exit status 2, exactly one line on stderr, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -1,0 +1,127 @@
+"""Block keys round-trip with the published syntax; presets produce the published key sets."""
+
+import json
+
+import pytest
+
+from profiler.blockspec import BlockSpec, parse_key
+from profiler.errors import UserError
+from profiler.space import get_space, space_from_dict
+
+from conftest import SMALL_SPACE, assert_bad_input
+
+PUBLISHED = [
+    "Conv-input:224x224x3-output:112x112x32",
+    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0",
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:2-idskip:0",
+    "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
+    "Conv_1-input:7x7x320-output:7x7x1280",
+    "Logits-input:7x7x1280-output:1000",
+]
+
+
+@pytest.mark.parametrize("key", PUBLISHED)
+def test_published_keys_round_trip(key):
+    assert parse_key(key).key == key
+
+
+def test_parsed_fields():
+    spec = parse_key(PUBLISHED[2])
+    assert spec == BlockSpec("mbconv", 112, 112, 16, 24, kernel=5, stride=2, expand=3, idskip=False)
+    assert (spec.out_h, spec.out_w) == (56, 56)
+    stem = parse_key(PUBLISHED[0])
+    assert (stem.kind, stem.kernel, stem.stride) == ("conv", 3, 2)
+    assert parse_key(PUBLISHED[4]).kernel == 1
+
+
+@pytest.mark.parametrize("key", [
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:2",  # no idskip
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0",  # shape
+    "expanded_conv-input:56x56x24-output:56x56x32-expand:3-kernel:3-stride:1-idskip:1",  # skip
+    "Conv-input:224x224x3",
+    "MBConv-input:1x1x1-output:1x1x1",
+])
+def test_bad_keys_are_refused(key):
+    with pytest.raises(UserError):
+        parse_key(key)
+
+
+def _mobile_keys_by_hand():
+    # From the paper's description, not from the code under test.
+    keys = ["Conv-input:224x224x3-output:112x112x32"]
+    keys += [f"expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:{k}-stride:1-idskip:0"
+             for k in (3, 5, 7)]
+    transitions = [  # input, output, stride, idskip: first layer of a stage, then its repeats
+        ("112x112x16", "56x56x24", 2, 0), ("56x56x24", "56x56x24", 1, 1),
+        ("56x56x24", "28x28x40", 2, 0), ("28x28x40", "28x28x40", 1, 1),
+        ("28x28x40", "14x14x80", 2, 0), ("14x14x80", "14x14x80", 1, 1),
+        ("14x14x80", "14x14x96", 1, 0), ("14x14x96", "14x14x96", 1, 1),
+        ("14x14x96", "7x7x192", 2, 0), ("7x7x192", "7x7x192", 1, 1),
+        ("7x7x192", "7x7x320", 1, 0),
+    ]
+    for inp, out, stride, skip in transitions:
+        for k in (3, 5, 7):
+            for e in (3, 6):
+                keys.append(f"expanded_conv-input:{inp}-output:{out}-expand:{e}-kernel:{k}"
+                            f"-stride:{stride}-idskip:{skip}")
+    keys += ["Conv_1-input:7x7x320-output:7x7x1280", "Logits-input:7x7x1280-output:1000"]
+    return keys
+
+
+def test_proxyless_mobile_is_the_published_72_key_table():
+    expected = _mobile_keys_by_hand()
+    assert len(set(expected)) == 72
+    got = [b.key for b in get_space("proxyless-mobile").blocks()]
+    assert len(got) == 72
+    assert set(got) == set(expected)
+
+
+def test_zero_only_where_stride_1_and_same_width():
+    space = get_space("proxyless-mobile")
+    layers = space.layers()
+    assert len(layers) == 21
+    for layer in layers:
+        first = layer.candidates["k3_e3"]
+        allowed = first.stride == 1 and first.in_c == first.out_c
+        assert ("zero" in layer.candidates) == allowed
+    assert sum("zero" in layer.candidates for layer in layers) == 15
+
+
+def test_tiny_space_shape():
+    tiny = get_space("tiny")
+    assert tiny.resolution == 32 and len(tiny.layers()) == 8
+    assert tiny.ops == ["k3_e3", "k3_e6", "k5_e3", "k5_e6", "k7_e3", "k7_e6", "zero"]
+
+
+def test_network_specs_and_choice_checks():
+    space = space_from_dict(SMALL_SPACE, "test")
+    choices = ["k5_e3", "zero", "k3_e3"]
+    specs = space.network(choices)
+    assert [s.kind for s in specs] == ["conv", "mbconv", "mbconv", "zero", "mbconv", "conv", "linear"]
+    with pytest.raises(UserError, match="3 searchable layers"):
+        space.network(["k3_e3"])
+    with pytest.raises(UserError, match="not a candidate"):
+        space.network(["k3_e3", "k3_e3", "zero"])  # layer 2 has stride 2: no zero
+
+
+def test_user_space_files(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(SMALL_SPACE))
+    assert get_space(str(path)).name == "small"
+    for bad, fragment in [({**SMALL_SPACE, "colour": 1}, "unknown space field"),
+                          ({k: v for k, v in SMALL_SPACE.items() if k != "stages"}, "missing"),
+                          ({**SMALL_SPACE, "stages": [{"width": 8}]}, "malformed"),
+                          ({**SMALL_SPACE, "resolution": -4}, "positive integer"),
+                          ({**SMALL_SPACE, "name": "tiny"}, "taken by a preset")]:
+        path.write_text(json.dumps(bad))
+        with pytest.raises(UserError, match=fragment):
+            get_space(str(path))
+
+
+def test_cli_blocks_and_space_errors(run, tmp_path):
+    proc = run("pxprof", "blocks", "--space", "proxyless-mobile")
+    assert proc.returncode == 0
+    assert proc.stdout.split() == [b.key for b in get_space("proxyless-mobile").blocks()]
+    assert_bad_input(run("pxprof", "blocks", "--space", "nope"), "unknown space", "proxyless-mobile", "tiny")
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    assert_bad_input(run("pxprof", "blocks", "--space", "broken.yaml"), "not valid YAML")

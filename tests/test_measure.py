@@ -1,0 +1,132 @@
+"""Measuring real blocks on this machine's runtimes, the way a user runs pxprof."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+import yaml
+
+from profiler.space import get_space, space_from_dict
+from profiler.table import LatencyTable, samples_path
+
+from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
+
+
+def test_measure_small_space(run, tmp_path, small_space, quick_device):
+    proc = run("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    table = LatencyTable.load(tmp_path / "t.csv")
+    space = space_from_dict(SMALL_SPACE, "small")
+    assert table.keys == [b.key for b in space.blocks()]
+    assert (table.df["latency_ms"] > 0).all()
+    assert (table.df["samples"] == QUICK_DEVICE["rounds"] * QUICK_DEVICE["runs_per_round"]).all()
+    fp = table.fingerprint
+    assert fp["device"] == "quick" and fp["runtime"] == "onnxruntime" and fp["threads"] == 1
+    assert fp["runtime_version"] and fp["host_cpu"]
+    # The raw samples are kept beside the table, and the table's medians come from them.
+    raw = json.loads(samples_path(tmp_path / "t.csv").read_text())
+    key = table.keys[1]
+    attempts = raw["blocks"][key]["attempts"]
+    best = min(attempts, key=lambda a: _spread([t for r in a["rounds"] for t in r]))
+    times = sorted(t for r in best["rounds"] for t in r)
+    assert table.df.set_index("key").loc[key, "latency_ms"] == pytest.approx(
+        (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2, rel=1e-5)
+
+    # The bigger expansion of the same layer costs more: the timings are real.
+    bigger = run("pxprof", "show", "t.csv")
+    assert "small 6/6" in bigger.stdout.replace("small ", "small ") or bigger.returncode == 0
+
+    # Resuming a complete table measures nothing and changes nothing.
+    before = (tmp_path / "t.csv").read_text()
+    again = run("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv",
+                "--resume")
+    assert again.returncode == 0 and (tmp_path / "t.csv").read_text() == before
+    # Without --resume an existing table is never overwritten.
+    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+                         "-o", "t.csv"), "exists")
+    # Nor resumed with another device.
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**QUICK_DEVICE, "threads": 2}))
+    assert_bad_input(run("pxprof", "measure", "--device", other, "--space", small_space,
+                         "-o", "t.csv", "--resume"), "cannot resume")
+
+
+def _spread(times):
+    import numpy as np
+    q1, q2, q3 = np.percentile(times, [25, 50, 75])
+    return (q3 - q1) / q2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
+def test_killed_measure_resumes(env, tmp_path, small_space, sig):
+    slow = tmp_path / "slow.yaml"  # long calibrated samples, so the kill lands mid-measurement
+    slow.write_text(yaml.safe_dump({**QUICK_DEVICE, "rounds": 4, "min_sample_ms": 40, "max_spread": 1.0}))
+    cmd = [str(BIN / "pxprof"), "measure", "--device", str(slow), "--space", str(small_space),
+           "-o", "t.csv"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    spath = tmp_path / "t.samples.json"
+    deadline = time.time() + 300
+    while not spath.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert spath.exists(), proc.communicate()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 130 and "--resume" in err
+    kept = json.loads(spath.read_text())["blocks"]
+    assert kept and all(len(b["attempts"][0]["rounds"]) < 4 for b in kept.values())
+
+    done = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    final = json.loads(spath.read_text())["blocks"]
+    space = space_from_dict(SMALL_SPACE, "small")
+    assert set(final) == {b.key for b in space.blocks()}
+    for key, block in kept.items():  # nothing measured before the kill was lost or redone
+        rounds = block["attempts"][0]["rounds"]
+        assert final[key]["attempts"][0]["rounds"][:len(rounds)] == rounds
+        assert len(final[key]["attempts"][0]["rounds"]) == 4
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == len(space.blocks())
+
+
+def test_measure_bad_input(run, small_space, quick_device, tmp_path):
+    assert_bad_input(run("pxprof", "measure", "--device", "nope", "-o", "t.csv"),
+                     "unknown device", "cpu", "pixel1")
+    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", "nope",
+                         "-o", "t.csv"), "unknown space")
+    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+                         "-o", "no/dir/t.csv"), "does not exist")
+    assert_bad_input(run("pxprof", "measure", "--device", "pixel1", "--space", small_space,
+                         "-o", "t.csv"), "not supported yet")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "tvm"}))
+    assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "unknown runtime")
+    assert list(tmp_path.glob("t.*")) == []
+
+
+def test_devices_listed(run):
+    proc = run("pxprof", "devices")
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert {"cpu", "cpu-tflite", "cuda", "pixel1"} <= set(names)
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "torch"])
+def test_other_runtimes(run, tmp_path, small_space, runtime):
+    if runtime == "tflite":
+        pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
+    dev = tmp_path / f"{runtime}.yaml"
+    dev.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": runtime}))
+    proc = run("pxprof", "measure", "--device", dev, "--space", small_space, "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    table = LatencyTable.load(tmp_path / "t.csv")
+    assert len(table) == 9 and table.fingerprint["runtime"] == runtime
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_runtime(run, tmp_path, small_space):
+    proc = run("pxprof", "measure", "--device", "cuda", "--space", small_space, "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "cuda" in LatencyTable.load(tmp_path / "t.csv").fingerprint["runtime_version"]

@@ -1,0 +1,162 @@
+"""Latency tables: schema round-trip, validation, merging, LUT import, predict."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from profiler.errors import UserError
+from profiler.measurement import Measurement
+from profiler.space import get_space, space_from_dict
+from profiler.table import COLUMNS, LatencyTable, measurement_row
+
+from conftest import SMALL_SPACE, assert_bad_input
+
+FP = {"device": "cpu", "transport": "local", "runtime": "onnxruntime", "runtime_version": "1.0",
+      "threads": 1, "batch": 1, "host": "h", "host_cpu": "c", "cpu_affinity": "0",
+      "governor": "", "temperature_c": None, "measured_at": "2026-01-01T00:00:00+00:00",
+      "pxnas_version": "0.1.0"}
+
+
+def make_table(space, latency=lambda i: 0.5 + i, fp=FP):
+    rows = []
+    for i, spec in enumerate(space.blocks()):
+        m = Measurement(spec.key, (latency(i), latency(i) * 1.1, latency(i) * 0.9), warmup=10, inner=2)
+        rows.append(measurement_row(m, max_spread=0.05))
+    return LatencyTable.from_rows(rows, space.name, fp)
+
+
+def test_measurement_statistics():
+    times = (1.0, 2.0, 3.0, 4.0, 10.0)
+    m = Measurement("k", times, warmup=3, inner=1)
+    assert m.median == 3.0 and m.mean == 4.0 and m.min == 1.0
+    assert m.iqr == pytest.approx(4.0 - 2.0)
+    assert m.std == pytest.approx(pd.Series(times).std())
+    assert m.spread == pytest.approx(2.0 / 3.0)
+    with pytest.raises(UserError):
+        Measurement("k", (1.0, -1.0), 1, 1)
+
+
+def test_schema_round_trip(tmp_path):
+    table = make_table(get_space("tiny"))
+    table.save(tmp_path / "t.csv")
+    again = LatencyTable.load(tmp_path / "t.csv")
+    assert list(again.df.columns) == COLUMNS
+    assert again.keys == table.keys
+    assert again.space == "tiny"
+    for spec in get_space("tiny").blocks():
+        assert again.latency(spec) == pytest.approx(table.latency(spec), rel=1e-5)
+    assert again.fingerprint["runtime"] == "onnxruntime"
+
+
+def test_validation(tmp_path):
+    table = make_table(get_space("tiny"))
+    path = tmp_path / "t.csv"
+    table.df.drop(columns=["latency_ms", "host_cpu"]).to_csv(path, index=False)
+    with pytest.raises(UserError, match="missing column.*latency_ms, host_cpu"):
+        LatencyTable.load(path)
+    df = table.df.copy()
+    df.loc[3, "latency_ms"] = 0
+    df.to_csv(path, index=False)
+    with pytest.raises(UserError, match="positive"):
+        LatencyTable.load(path)
+    df = table.df.copy()
+    df.loc[3, "in_c"] = 999
+    df.to_csv(path, index=False)
+    with pytest.raises(UserError, match="disagree"):
+        LatencyTable.load(path)
+
+
+def test_merge_refuses_other_fingerprints():
+    space = space_from_dict(SMALL_SPACE, "t")
+    a = make_table(space)
+    b = make_table(space, latency=lambda i: 9.0 + i)
+    merged = a.merge(b)
+    assert len(merged) == len(a) and merged.df["latency_ms"].min() == 9.0
+    for field, value in [("runtime", "tflite"), ("threads", 4), ("host_cpu", "other")]:
+        with pytest.raises(UserError, match=f"different {field}"):
+            a.merge(make_table(space, fp={**FP, field: value}))
+
+
+def test_predict_is_the_hand_sum(run, tmp_path):
+    space = get_space("tiny")
+    table = make_table(space, latency=lambda i: 0.25 * (i + 1))
+    table.save(tmp_path / "t.csv")
+    lat = {spec.key: 0.25 * (i + 1) for i, spec in enumerate(space.blocks())}
+    choices = ["k3_e3", "zero", "k7_e6", "k5_e3", "zero", "k3_e6", "k7_e3", "zero"]
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "tiny", "choices": choices}))
+    # By hand: stem + first block (k3) + chosen blocks (zero costs nothing) + feature mix + logits.
+    r, stem, first = 32, "Conv-input:32x32x3-output:16x16x16", \
+        "expanded_conv-input:16x16x16-output:16x16x8-expand:1-kernel:3-stride:1-idskip:0"
+    chosen = [
+        "expanded_conv-input:16x16x8-output:8x8x16-expand:3-kernel:3-stride:2-idskip:0",
+        "expanded_conv-input:8x8x16-output:8x8x16-expand:6-kernel:7-stride:1-idskip:1",
+        "expanded_conv-input:8x8x16-output:4x4x24-expand:3-kernel:5-stride:2-idskip:0",
+        "expanded_conv-input:4x4x24-output:4x4x24-expand:6-kernel:3-stride:1-idskip:1",
+        "expanded_conv-input:4x4x24-output:4x4x32-expand:3-kernel:7-stride:1-idskip:0",
+    ]
+    head = ["Conv_1-input:4x4x32-output:4x4x128", "Logits-input:4x4x128-output:10"]
+    expected = sum(lat[k] for k in [stem, first, *chosen, *head])
+    proc = run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json")
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split()[0]) == pytest.approx(expected, abs=1e-4)
+    assert r == space.resolution
+
+
+def _lut(space, scale=1.0):
+    return {spec.key: {"count": 20, "mean": scale * (1 + i), "var": 0.01}
+            for i, spec in enumerate(space.blocks())}
+
+
+def test_import_lut_in_the_published_format(run, tmp_path):
+    tiny = get_space("tiny")
+    (tmp_path / "pixel.yaml").write_text(yaml.safe_dump(_lut(tiny)))
+    proc = run("pxprof", "import-lut", "pixel.yaml", "-o", "pixel.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "covers preset tiny" in proc.stdout
+    table = LatencyTable.load(tmp_path / "pixel.csv")
+    assert table.space == "tiny" and table.fingerprint["device"] == "pixel"
+    first = tiny.blocks()[0]
+    assert table.latency(first) == 1.0
+    assert table.df["std_ms"].iloc[0] == pytest.approx(math.sqrt(0.01))
+    shown = run("pxprof", "show", "pixel.csv")
+    assert shown.returncode == 0 and "tiny 42/42" in shown.stdout
+
+
+def test_bad_tables_and_luts(run, tmp_path):
+    tiny = get_space("tiny")
+    cases = {
+        "list.yaml": ("- 1\n- 2\n", "not a lookup table"),
+        "nomean.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"count": 1}}), "has no mean"),
+        "badkey.yaml": (yaml.safe_dump({"Conv-input:oops": {"mean": 1.0}}), "unparseable block key"),
+        "zero.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"mean": 0.0}}), "positive"),
+    }
+    for name, (text, fragment) in cases.items():
+        (tmp_path / name).write_text(text)
+        assert_bad_input(run("pxprof", "import-lut", name, "-o", "out.csv"), fragment)
+        assert not (tmp_path / "out.csv").exists()
+    (tmp_path / "pixel.yaml").write_text(yaml.safe_dump(_lut(tiny)))
+    assert_bad_input(run("pxprof", "import-lut", "pixel.yaml", "-o", "no/such/dir/t.csv"),
+                     "does not exist")
+
+    table = make_table(tiny)
+    table.df.drop(columns=["latency_ms"]).to_csv(tmp_path / "nolat.csv", index=False)
+    assert_bad_input(run("pxprof", "show", "nolat.csv"), "missing column", "latency_ms")
+    df = table.df.copy()
+    df.loc[0, "latency_ms"] = -1.0
+    df.to_csv(tmp_path / "neg.csv", index=False)
+    assert_bad_input(run("pxprof", "show", "neg.csv"), "positive")
+    assert_bad_input(run("pxprof", "show", "missing.csv"), "no such table")
+
+    table.save(tmp_path / "t.csv")
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "tiny", "choices": ["k3_e3"] * 7}))
+    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
+                     "8 searchable layers")
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "tiny", "choices": ["zero"] * 8}))
+    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
+                     "not a candidate")
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "proxyless-mobile",
+                                                    "choices": ["k3_e3"] * 21}))
+    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"), "lacks")
