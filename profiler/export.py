@@ -12,13 +12,10 @@ import io
 import logging
 import os
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from . import __version__
-from .blocks import build_block, input_shape
 from .blockspec import BlockSpec
 from .errors import ToolError, UserError
 from .files import atomic_path
@@ -38,8 +35,11 @@ def _quiet():
         logging.disable(logging.NOTSET)
 
 
-def export(module: nn.Module, shape: tuple[int, ...], fmt: str, path: Path) -> Path:
-    """Write `module` (evaluated on a float input of `shape`, NCHW) as `fmt` to `path`, atomically."""
+def export(module, shape: tuple[int, ...], fmt: str, path: Path) -> Path:
+    """Write torch `module` (evaluated on a float input of `shape`, NCHW) as `fmt` to `path`,
+    atomically."""
+    import torch  # here, not at the top: measuring from a warm cache never needs torch
+
     module = module.eval()
     x = torch.randn(*shape)
     with atomic_path(path) as tmp, _quiet():
@@ -73,11 +73,15 @@ def cache_dir() -> Path:
 
 def block_file(spec: BlockSpec, fmt: str, batch: int = 1) -> Path:
     """The exported model of one block, from the cache or exported now."""
-    tag = f"{spec.key}|batch={batch}|torch={torch.__version__}|pxnas={__version__}"
+    tag = f"{spec.key}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
     name = hashlib.sha1(tag.encode()).hexdigest()[:20] + SUFFIX[fmt]
     path = cache_dir() / "blocks" / fmt / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        import torch
+
+        from .blocks import build_block, input_shape
+
         torch.manual_seed(0)
         try:
             export(build_block(spec), input_shape(spec, batch), fmt, path)
