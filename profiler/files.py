@@ -21,6 +21,10 @@ def atomic_path(path: Path):
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
+    # mkstemp makes the file private; give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
