@@ -35,9 +35,9 @@ def test_measure_small_space(run, tmp_path, small_space, quick_device):
     assert table.df.set_index("key").loc[key, "latency_ms"] == pytest.approx(
         (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2, rel=1e-5)
 
-    # The bigger expansion of the same layer costs more: the timings are real.
-    bigger = run("pxprof", "show", "t.csv")
-    assert "small 6/6" in bigger.stdout.replace("small ", "small ") or bigger.returncode == 0
+    shown = run("pxprof", "show", "t.csv")
+    assert shown.returncode == 0 and "space:" in shown.stdout and "small" in shown.stdout
+    assert "runtime_version: " in shown.stdout
 
     # Resuming a complete table measures nothing and changes nothing.
     before = (tmp_path / "t.csv").read_text()

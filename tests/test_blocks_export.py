@@ -1,0 +1,54 @@
+"""Block modules match their specs; a whole network exports to one ONNX file that runs the same."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from profiler.blocks import build_block, build_network, input_shape
+from profiler.export import export
+from profiler.space import get_space
+from profiler.table import LatencyTable
+
+
+@pytest.mark.parametrize("space_name", ["tiny", "proxyless-mobile"])
+def test_every_block_has_its_spec_shape(space_name):
+    for spec in get_space(space_name).blocks():
+        with torch.no_grad():
+            y = build_block(spec).eval()(torch.randn(*input_shape(spec)))
+        expected = (1, spec.out_c) if spec.kind == "linear" else (1, spec.out_c, spec.out_h, spec.out_w)
+        assert tuple(y.shape) == expected, spec.key
+
+
+def test_mbconv_structure():
+    spec = get_space("tiny").layers()[1].candidates["k5_e6"]
+    block = build_block(spec)
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.groups) for c in convs] == [((1, 1), 1), ((5, 5), 16 * 6), ((1, 1), 1)]
+    assert spec.idskip and block.idskip
+    first = build_block(get_space("tiny").fixed()[1])  # expand 1: no expansion conv
+    assert len([m for m in first.modules() if isinstance(m, torch.nn.Conv2d)]) == 2
+
+
+def test_network_exports_to_one_onnx_file(tmp_path):
+    space = get_space("tiny")
+    choices = ["k3_e3", "zero", "k7_e6", "k5_e3", "zero", "k3_e6", "k7_e3", "zero"]
+    net = build_network(space, choices).eval()
+    path = export(net, (1, 3, 32, 32), "onnx", tmp_path / "net.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx"]  # no external data files
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_shipped_tables_cover_their_spaces():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "data" / "latency_tables"
+    for name in ("tiny", "proxyless-mobile"):
+        table = LatencyTable.load(root / f"cpu-{name}.csv")
+        assert table.space == name and table.fingerprint["device"] == "cpu"
+        assert table.missing(get_space(name).blocks()) == []
+        assert (root / f"cpu-{name}.samples.json").exists()
