@@ -1,6 +1,6 @@
 """Device profiles: data files that say where and how blocks are timed.
 
-A profile is a YAML file; the shipped ones live beside this module, a user adds their own in
+A profile is a YAML file; the shipped ones live in device_profiles/ beside this module, a user adds their own in
 $PXNAS_DEVICES (default ~/.config/pxnas/devices) or passes a file path as the device name.
 """
 
@@ -64,7 +64,7 @@ class DeviceProfile:
 
 def _dirs() -> list[Path]:
     user = os.environ.get("PXNAS_DEVICES") or Path.home() / ".config" / "pxnas" / "devices"
-    return [Path(__file__).with_name("devices"), Path(user)]
+    return [Path(__file__).with_name("device_profiles"), Path(user)]
 
 
 def _load(path: Path, name: str) -> DeviceProfile:
