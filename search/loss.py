@@ -2,10 +2,12 @@
 
     add#linear   CE + lambda (E - T) / T                       (ProxylessNAS, fixed lambda)
     mul#log      CE * (log E / log T) ** beta                  (ProxylessNAS, fixed beta)
-    budget       CE + lambda (E - T) / T with lambda adapted by dual ascent on (E - T) / T, so E
-                 settles at T whatever the scale of CE: lambda grows while E is above the target
-                 and shrinks (below zero if the accuracy term alone would settle under T) while it
-                 is below.
+    budget       CE + lambda c + rho / 2 c^2 with c = (E - T) / T, lambda adapted by dual ascent
+                 (lambda += dual_lr * c after every architecture step), so E settles at T whatever
+                 the scale of CE: lambda grows while E is above the target and shrinks (below zero
+                 if the accuracy term alone would settle under T) while it is below. The quadratic
+                 term (the augmented Lagrangian) damps the oscillation that plain dual ascent shows
+                 when alpha and lambda chase each other.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ FORMS = ("budget", "add#linear", "mul#log")
 
 class LatencyLoss:
     def __init__(self, form: str, target_ms: float, lam: float | None = None, beta: float = 0.6,
-                 dual_lr: float = 0.5):
+                 dual_lr: float = 0.1, rho: float = 5.0):
         if form not in FORMS:
             raise UserError(f"unknown loss {form!r}; known: {', '.join(FORMS)}")
         if not (target_ms > 0 and math.isfinite(target_ms)):
@@ -30,14 +32,18 @@ class LatencyLoss:
             # log E / log T flips sign below 1 ms: a faster network would then cost more.
             raise UserError(f"loss mul#log needs a target above 1 ms (log of the latency in ms is "
                             f"negative below it), got {target_ms:g} ms; use budget or add#linear")
-        self.form, self.target_ms, self.beta, self.dual_lr = form, target_ms, beta, dual_lr
+        self.form, self.target_ms, self.beta = form, target_ms, beta
+        self.dual_lr, self.rho = dual_lr, rho
         self.lam = (0.0 if form == "budget" else 0.1) if lam is None else lam
 
     def __call__(self, ce: torch.Tensor, expected_ms: torch.Tensor) -> torch.Tensor:
         t = self.target_ms
         if self.form == "mul#log":
             return ce * (torch.log(expected_ms) / math.log(t)) ** self.beta
-        return ce + self.lam * (expected_ms - t) / t
+        c = (expected_ms - t) / t
+        if self.form == "budget":
+            return ce + self.lam * c + 0.5 * self.rho * c ** 2
+        return ce + self.lam * c
 
     def update(self, expected_ms: float) -> None:
         """After an architecture step: the dual ascent step of `budget` (other forms keep lambda)."""

@@ -51,7 +51,8 @@ class SearchConfig:
     arch_every: int = 1
     lam: float | None = None       # add#linear's lambda / budget's starting lambda
     beta: float = 0.6              # mul#log's exponent
-    dual_lr: float = 0.5           # budget's dual ascent step on the relative excess
+    dual_lr: float = 0.1           # budget's dual ascent step on the relative excess
+    rho: float = 5.0               # budget's quadratic (augmented Lagrangian) weight
     rl_samples: int = 4
     reward_exponent: float = 0.07  # w in acc * (T / LAT) ** w
     baseline_decay: float = 0.9
@@ -89,7 +90,8 @@ class Searcher:
         torch.manual_seed(config.seed)
         self.net = Supernet(space)
         self.sampler = GateSampler(config.mode, config.seed)
-        self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr)
+        self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
+                                 config.rho)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr,
                                      momentum=config.momentum, nesterov=True,
                                      weight_decay=config.weight_decay)
@@ -153,7 +155,7 @@ class Searcher:
         loss.backward()
         self.net.drop_unsampled_grads()
         self.w_opt.step()
-        return float(loss), _accuracy(logits, y)
+        return float(loss.detach()), _accuracy(logits, y)
 
     def arch_step(self, x, y) -> tuple[float, float]:
         """One architecture update; returns (architecture loss, E[LAT] in ms before the update)."""
@@ -169,8 +171,8 @@ class Searcher:
         self.net.set_arch_grad()
         self.a_opt.step()
         self.net.rescale_alpha()
-        self.loss.update(float(expected))
-        return float(loss), float(expected)
+        self.loss.update(float(expected.detach()))
+        return float(loss.detach()), float(expected.detach())
 
     def _reinforce_step(self, x, y) -> tuple[float, float]:
         c = self.config

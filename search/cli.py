@@ -1,0 +1,200 @@
+"""pxsearch: search an architecture for a target latency, derive it, retrain it, export it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from profiler import __version__
+from profiler.arch import save_arch
+from profiler.blocks import build_network
+from profiler.console import run
+from profiler.devices import get_device
+from profiler.errors import UserError
+from profiler.export import SUFFIX, export
+from profiler.runner import DeviceSession
+from profiler.space import PRESETS, get_space
+from profiler.table import LatencyTable
+
+from .data import load_data
+from .figure import write_architecture_svg
+from .gates import MODES
+from .latency import ExpectedLatency
+from .loss import FORMS
+from .predictor import load_predictor
+from .retrain import retrain
+from .trainer import SearchConfig, Searcher, read_checkpoint
+
+DEFAULTS = SearchConfig(target_ms=1.0)
+
+
+def _space_and_latency(table_path, predictor_path, space_name):
+    if (table_path is None) == (predictor_path is None):
+        raise UserError("give exactly one latency source: --latency-table T.csv or --predictor P.json")
+    if table_path is not None:
+        table = LatencyTable.load(table_path)
+        if space_name is None:
+            if not table.space:
+                raise UserError(f"{table_path} records no search space; pass --space")
+            space_name = table.space
+        elif table.space and table.space != Path(space_name).stem and table.space != space_name:
+            raise UserError(f"{table_path} was measured for space {table.space!r}, not {space_name!r}; "
+                            f"measure the space with pxprof measure --space {space_name}")
+        space = get_space(space_name)
+        return space, space_name, ExpectedLatency(space, table), str(table_path)
+    predictor = load_predictor(predictor_path)
+    space_name = space_name or getattr(predictor, "space", None)
+    if not space_name:
+        raise UserError(f"{predictor_path} records no search space; pass --space")
+    space = get_space(space_name)
+    return space, space_name, ExpectedLatency(space, predictor), str(predictor_path)
+
+
+def _check_out_dir(out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (None: start afresh); refuses to overwrite a finished search."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"cannot write {out}: it is a file, not a directory")
+    checkpoint = out / "checkpoint.pt"
+    if resume:
+        if checkpoint.exists():
+            read_checkpoint(checkpoint)
+            return checkpoint
+        return None
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} is not empty; pass --resume to continue its search, "
+                        f"or choose another output directory")
+    return None
+
+
+def _recorded_space(space_name: str) -> str:
+    # A preset is recorded by name, a space file by its absolute path, so arch.json works anywhere.
+    return space_name if space_name in PRESETS else str(Path(space_name).resolve())
+
+
+def _measure(profile, path: Path, shape) -> float:
+    """Median latency (ms) of one exported network on a device, as pxprof measures blocks."""
+    with DeviceSession(profile) as dev:
+        if profile.model_format == "tflite":  # exported with channel-last I/O
+            shape = [shape[0], shape[2], shape[3], shape[1]]
+        dev.request(op="load", name="network", path=str(path), shape=list(shape))
+        warm = dev.request(op="warmup", name="network", max_s=profile.warmup_s,
+                           min_sample_ms=profile.min_sample_ms)
+        times = []
+        for _ in range(profile.rounds):
+            times += dev.request(op="sample", name="network", inner=warm["inner"],
+                                 count=profile.runs_per_round)["times_ms"]
+    return float(torch.tensor(times).median())
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pxsearch")
+@click.option("--latency-table", "table_path", type=click.Path(path_type=Path),
+              help="Latency table (CSV) of the space's blocks on the target device.")
+@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path),
+              help="Latency predictor file, instead of a table.")
+@click.option("--target-latency", "target", type=float, required=True, help="Target latency in ms.")
+@click.option("--space", "space_name", default=None,
+              help="Preset or space file (default: the table's recorded space).")
+@click.option("--data", "data_spec", default="digits", show_default=True,
+              help="digits, a CIFAR-10 python directory, or an ImageFolder directory.")
+@click.option("--mode", type=click.Choice(MODES), default=DEFAULTS.mode, show_default=True,
+              help="Binary-gate mode of the architecture steps.")
+@click.option("--loss", "loss_form", type=click.Choice(FORMS), default=DEFAULTS.loss,
+              show_default=True, help="How the expected latency enters the loss.")
+@click.option("--lambda", "lam", type=float, default=None,
+              help="add#linear's lambda (default 0.1); budget's starting lambda (default 0).")
+@click.option("--epochs", type=click.IntRange(0), default=DEFAULTS.epochs, show_default=True,
+              help="Search epochs (after warm-up).")
+@click.option("--warmup-epochs", type=click.IntRange(0), default=DEFAULTS.warmup_epochs,
+              show_default=True, help="Epochs training weights only.")
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
+@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True, help="Weight learning rate.")
+@click.option("--arch-lr", type=float, default=DEFAULTS.arch_lr, show_default=True,
+              help="Adam learning rate of the architecture parameters.")
+@click.option("--arch-every", type=click.IntRange(1), default=DEFAULTS.arch_every, show_default=True,
+              help="One architecture step every this many weight steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--retrain-epochs", type=click.IntRange(0), default=15, show_default=True,
+              help="Train the derived network from scratch for this many epochs (0: skip).")
+@click.option("--measure-on", "device_name", default=None,
+              help="Device profile to measure the derived network on, end to end.")
+@click.option("--threads", type=click.IntRange(0), default=0,
+              help="Torch threads for training (0: torch's default).")
+@click.option("--resume", is_flag=True, help="Continue the search checkpointed in OUT_DIR.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+              help="Output directory.")
+def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_form, lam, epochs,
+        warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, device_name,
+        threads, resume, quiet, out):
+    """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
+
+    Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
+    (derived.pt) and exported (derived.onnx)."""
+    # Everything the user gave is checked before anything is written.
+    space, space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name)
+    latency.check_target(target)
+    config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
+                          warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
+                          arch_every=arch_every, lam=lam, seed=seed)
+    from .loss import LatencyLoss
+    LatencyLoss(loss_form, target, lam)
+    profile = get_device(device_name) if device_name else None
+    if profile:
+        DeviceSession(profile).close()  # refuses devices this runner cannot reach, before the search
+        if profile.model_format not in SUFFIX:
+            raise UserError(f"device {profile.name} loads {profile.model_format}, which pxsearch "
+                            f"cannot export")
+    data = load_data(data_spec, space.resolution, seed)
+    checkpoint = _check_out_dir(out, resume)
+    if threads:
+        torch.set_num_threads(threads)
+
+    searcher = Searcher(space, latency, data, config, out_dir=out, progress=not quiet)
+    if checkpoint:
+        searcher.resume(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    click.echo(f"searching {space.name} on {data.describe()}; target {target:g} ms, "
+               f"space range {latency.bounds()[0]:.4g} .. {latency.bounds()[1]:.4g} ms", err=True)
+    choices = searcher.run()
+    predicted = latency.latency(choices)
+    summary = {"predicted_latency_ms": round(predicted, 6), "target_latency_ms": target,
+               "latency_source": Path(source).name, "mode": mode, "loss": loss_form,
+               "search_val_accuracy": searcher.rows[-1]["val_acc"] if searcher.rows else None}
+    save_arch(out / "arch.json", _recorded_space(space_name), choices, **summary)
+    write_architecture_svg(out / "arch.svg", space, choices,
+                           f"{space.name}: {predicted:.4g} ms predicted (target {target:g} ms)")
+    click.echo(f"architecture: {' '.join(choices)}")
+    click.echo(f"predicted latency: {predicted:.4g} ms (target {target:g} ms, "
+               f"{(predicted - target) / target:+.1%})")
+
+    shape = (1, space.in_channels, space.resolution, space.resolution)
+    if retrain_epochs:
+        net, accuracy = retrain(space, choices, data, retrain_epochs, batch_size, lr, seed=seed,
+                                progress=not quiet)
+        summary["test_accuracy"] = accuracy
+        summary["retrain_epochs"] = retrain_epochs
+        click.echo(f"test accuracy after {retrain_epochs} epochs from scratch: {accuracy:.2%}")
+    else:
+        torch.manual_seed(seed)
+        net = build_network(space, choices).eval()
+    from profiler.files import atomic_path
+    with atomic_path(out / "derived.pt") as tmp:
+        torch.save({"space": _recorded_space(space_name), "choices": choices,
+                    "state_dict": net.state_dict()}, tmp)
+    onnx_path = export(net, shape, "onnx", out / "derived.onnx")
+    click.echo(f"wrote {onnx_path}")
+    if profile:
+        path = onnx_path if profile.model_format == "onnx" else \
+            export(net, shape, profile.model_format, out / f"derived{SUFFIX[profile.model_format]}")
+        measured = _measure(profile, path, shape)
+        summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
+        click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "
+                   f"(predicted {predicted:.4g} ms, {(measured - predicted) / predicted:+.1%})")
+    save_arch(out / "arch.json", _recorded_space(space_name), choices, **summary)
+
+
+def main():
+    run(cli, "pxsearch")

@@ -1,0 +1,48 @@
+"""Train a derived architecture from scratch (as the paper does) and report its test accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from profiler.blocks import build_network
+from profiler.space import SearchSpace
+
+from .data import Dataset
+
+
+def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,
+            lr: float = 0.05, weight_decay: float = 4e-5, seed: int = 0,
+            progress: bool = True) -> tuple[torch.nn.Module, float]:
+    """The standalone network trained on the training split with a cosine learning rate; returns it
+    (in eval mode) and its accuracy on the test split."""
+    torch.manual_seed(seed)
+    net = build_network(space, choices)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          weight_decay=weight_decay)
+    steps = math.ceil(len(data.train) / batch_size)
+    with tqdm(total=epochs * steps, unit="step", desc="retrain", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for epoch in range(epochs):
+            net.train()
+            for j, (x, y) in enumerate(data.batches(data.train, batch_size, seed=seed + 7919 * epoch)):
+                for group in opt.param_groups:
+                    group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * (epoch * steps + j) / (epochs * steps)))
+                loss = F.cross_entropy(net(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.update()
+    return net.eval(), test_accuracy(net, data)
+
+
+def test_accuracy(net: torch.nn.Module, data: Dataset) -> float:
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in data.batches(data.test, 256):
+            correct += int((net(x).argmax(1) == y).sum())
+    return correct / len(data.test)
