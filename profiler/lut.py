@@ -56,9 +56,9 @@ def import_lut(path: Path, device: str) -> LatencyTable:
         rows.append({"key": spec.key, **shape_row(spec), "latency_ms": mean, "mean_ms": mean,
                      "std_ms": math.sqrt(var) if var >= 0 else math.nan, "samples": count,
                      "unstable": False})
-    covered = [name for name, (have, need) in coverage(data).items() if have == need]
     # The largest fully covered preset names the table's space.
-    space = max(covered, key=lambda n: coverage(data)[n][1]) if covered else ""
+    covered = {name: need for name, (have, need) in coverage(data).items() if have == need}
+    space = max(covered, key=covered.get) if covered else ""
     fingerprint = {"device": device, "transport": "unknown", "runtime": "lookup-table",
                    "pxnas_version": __version__}
     return LatencyTable.from_rows(rows, space, fingerprint)

@@ -14,6 +14,7 @@ The method, against a machine whose speed drifts by tens of percent over minutes
 from __future__ import annotations
 
 import datetime
+import json
 import random
 from pathlib import Path
 
@@ -59,7 +60,6 @@ class Samples:
 
     @classmethod
     def load(cls, path: Path) -> "Samples":
-        import json
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
@@ -155,7 +155,7 @@ def measure(profile: DeviceProfile, space: SearchSpace, out: Path, resume: bool 
             return attempts[-1]
 
         rng = random.Random(0)
-        bar = tqdm(total=0, desc=f"measure {space.name} on {profile.name}", unit="sample")
+        bar = tqdm(total=0, desc=f"measure {space.name} on {profile.name}", unit="block-round")
         try:
             while todo:
                 current = {s.key: start(s) for s in tqdm(todo, desc="warm-up", unit="block",

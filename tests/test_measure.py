@@ -130,3 +130,18 @@ def test_cuda_runtime(run, tmp_path, small_space):
     proc = run("pxprof", "measure", "--device", "cuda", "--space", small_space, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
     assert "cuda" in LatencyTable.load(tmp_path / "t.csv").fingerprint["runtime_version"]
+
+
+def test_noisy_entries_are_measured_again(run, tmp_path, small_space):
+    strict = tmp_path / "strict.yaml"  # no real timing is this steady: every entry is retried
+    strict.write_text(yaml.safe_dump({**QUICK_DEVICE, "max_spread": 1e-9, "retries": 1}))
+    proc = run("pxprof", "measure", "--device", strict, "--space", small_space, "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "9 unstable" in proc.stdout
+    raw = json.loads((tmp_path / "t.samples.json").read_text())["blocks"]
+    table = LatencyTable.load(tmp_path / "t.csv").df.set_index("key")
+    for key, block in raw.items():
+        assert len(block["attempts"]) == 2
+        spreads = [_spread([t for r in a["rounds"] for t in r]) for a in block["attempts"]]
+        assert table.loc[key, "spread"] == pytest.approx(min(spreads), rel=1e-4, abs=1e-9)
+        assert table.loc[key, "unstable"]
