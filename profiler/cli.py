@@ -110,6 +110,19 @@ def import_lut_cmd(lut, output, device_name):
 
 
 @cli.command()
+@click.argument("tables", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def merge(tables, output):
+    """Merge tables measured the same way (later tables win on shared keys)."""
+    check_writable(output)
+    merged = LatencyTable.load(tables[0])
+    for path in tables[1:]:
+        merged = merged.merge(LatencyTable.load(path))
+    merged.save(output)
+    click.echo(f"wrote {output}: {len(merged)} blocks")
+
+
+@cli.command()
 @click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
 @click.option("--arch", "arch_path", type=click.Path(path_type=Path), required=True)
 @click.option("--space", "space_name", default=None, help="Override the architecture's space.")

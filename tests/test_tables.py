@@ -80,6 +80,19 @@ def test_merge_refuses_other_fingerprints():
             a.merge(make_table(space, fp={**FP, field: value}))
 
 
+def test_cli_merge(run, tmp_path):
+    space = space_from_dict(SMALL_SPACE, "t")
+    make_table(space).save(tmp_path / "a.csv")
+    make_table(space, latency=lambda i: 9.0 + i).save(tmp_path / "b.csv")
+    make_table(space, fp={**FP, "runtime": "tflite"}).save(tmp_path / "c.csv")
+    proc = run("pxprof", "merge", "a.csv", "b.csv", "-o", "m.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert LatencyTable.load(tmp_path / "m.csv").df["latency_ms"].min() == 9.0
+    assert_bad_input(run("pxprof", "merge", "a.csv", "c.csv", "-o", "n.csv"),
+                     "refusing to merge", "different runtime")
+    assert not (tmp_path / "n.csv").exists()
+
+
 def test_predict_is_the_hand_sum(run, tmp_path):
     space = get_space("tiny")
     table = make_table(space, latency=lambda i: 0.25 * (i + 1))
