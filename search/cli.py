@@ -14,6 +14,7 @@ from profiler.console import run
 from profiler.devices import get_device
 from profiler.errors import UserError
 from profiler.export import SUFFIX, export
+from profiler.files import atomic_path
 from profiler.runner import DeviceSession
 from profiler.space import PRESETS, get_space
 from profiler.table import LatencyTable
@@ -22,7 +23,7 @@ from .data import load_data
 from .figure import write_architecture_svg
 from .gates import MODES
 from .latency import ExpectedLatency
-from .loss import FORMS
+from .loss import FORMS, LatencyLoss
 from .predictor import load_predictor
 from .retrain import retrain
 from .trainer import SearchConfig, Searcher, read_checkpoint
@@ -120,6 +121,8 @@ def _measure(profile, path: Path, shape) -> float:
               help="Train the derived network from scratch for this many epochs (0: skip).")
 @click.option("--measure-on", "device_name", default=None,
               help="Device profile to measure the derived network on, end to end.")
+@click.option("--export/--no-export", "do_export", default=True, show_default=True,
+              help="Export the derived network to ONNX (--measure-on needs it).")
 @click.option("--threads", type=click.IntRange(0), default=0,
               help="Torch threads for training (0: torch's default).")
 @click.option("--resume", is_flag=True, help="Continue the search checkpointed in OUT_DIR.")
@@ -128,7 +131,7 @@ def _measure(profile, path: Path, shape) -> float:
               help="Output directory.")
 def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_form, lam, epochs,
         warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, device_name,
-        threads, resume, quiet, out):
+        do_export, threads, resume, quiet, out):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
@@ -139,9 +142,10 @@ def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_fo
     config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
                           arch_every=arch_every, lam=lam, seed=seed)
-    from .loss import LatencyLoss
-    LatencyLoss(loss_form, target, lam)
+    LatencyLoss(loss_form, target, lam)  # checks the target against the loss form
     profile = get_device(device_name) if device_name else None
+    if profile and not do_export:
+        raise UserError("--measure-on measures the exported network; drop --no-export")
     if profile:
         DeviceSession(profile).close()  # refuses devices this runner cannot reach, before the search
         if profile.model_format not in SUFFIX:
@@ -180,12 +184,12 @@ def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_fo
     else:
         torch.manual_seed(seed)
         net = build_network(space, choices).eval()
-    from profiler.files import atomic_path
     with atomic_path(out / "derived.pt") as tmp:
         torch.save({"space": _recorded_space(space_name), "choices": choices,
                     "state_dict": net.state_dict()}, tmp)
-    onnx_path = export(net, shape, "onnx", out / "derived.onnx")
-    click.echo(f"wrote {onnx_path}")
+    if do_export:
+        onnx_path = export(net, shape, "onnx", out / "derived.onnx")
+        click.echo(f"wrote {onnx_path}")
     if profile:
         path = onnx_path if profile.model_format == "onnx" else \
             export(net, shape, profile.model_format, out / f"derived{SUFFIX[profile.model_format]}")

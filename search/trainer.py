@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -41,18 +41,20 @@ class SearchConfig:
     target_ms: float
     mode: str = "two"
     loss: str = "budget"
-    epochs: int = 30
+    # Defaults sized for `tiny` on digits: a search of a few minutes on two CPU cores.
+    epochs: int = 20
     warmup_epochs: int = 5
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = 32
+    lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 4e-5
-    arch_lr: float = 0.02
+    arch_lr: float = 0.15          # far above the paper's 1e-3: hundreds of steps, not 100k
     arch_every: int = 1
     lam: float | None = None       # add#linear's lambda / budget's starting lambda
     beta: float = 0.6              # mul#log's exponent
     dual_lr: float = 0.1           # budget's dual ascent step on the relative excess
     rho: float = 5.0               # budget's quadratic (augmented Lagrangian) weight
+    dual_on_derived: bool = True   # budget's ascent follows the architecture the search returns
     rl_samples: int = 4
     reward_exponent: float = 0.07  # w in acc * (T / LAT) ** w
     baseline_decay: float = 0.9
@@ -171,7 +173,8 @@ class Searcher:
         self.net.set_arch_grad()
         self.a_opt.step()
         self.net.rescale_alpha()
-        self.loss.update(float(expected.detach()))
+        derived = self.latency.latency(self.net.derive()) if self.config.dual_on_derived else None
+        self.loss.update(float(expected.detach()), derived)
         return float(loss.detach()), float(expected.detach())
 
     def _reinforce_step(self, x, y) -> tuple[float, float]:
@@ -199,7 +202,7 @@ class Searcher:
         self.a_opt.step()
         with torch.no_grad():
             expected = float(self.latency(self.net.probabilities()))
-        return float(loss), expected
+        return float(loss.detach()), expected
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -303,7 +306,3 @@ def read_checkpoint(path: Path) -> dict:
         raise UserError(f"cannot resume from {path}: not a pxsearch checkpoint "
                         f"(version {CHECKPOINT_VERSION})")
     return state
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(SearchConfig)]

@@ -1,0 +1,167 @@
+"""pxsearch as a user runs it: a subprocess, with tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiler.arch import load_arch
+from profiler.space import get_space
+from search.latency import ExpectedLatency
+
+from search_fixtures import synthetic_table
+
+PXSEARCH = str(Path(sys.executable).with_name("pxsearch"))
+FAST = ["--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tables") / "tiny.csv"
+    synthetic_table(get_space("tiny")).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bounds():
+    return ExpectedLatency(get_space("tiny"), synthetic_table(get_space("tiny"))).bounds()
+
+
+def pxsearch(*args, cwd=None, env_dir=None, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PXNAS_CACHE=str(env_dir or cwd or "."), OMP_NUM_THREADS="1")
+    return subprocess.run([PXSEARCH, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300, **kw)
+
+
+def test_search_writes_architecture_log_picture_and_onnx(tiny_table, bounds, tmp_path):
+    lo, hi = bounds
+    target = lo + 0.4 * (hi - lo)
+    out = tmp_path / "run"
+    r = pxsearch("--latency-table", tiny_table, "--target-latency", target, *FAST,
+                 "--retrain-epochs", "1", "-o", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "predicted latency" in r.stdout and "test accuracy" in r.stdout
+    space, choices = load_arch(out / "arch.json")
+    assert space.name == "tiny"
+    arch = json.loads((out / "arch.json").read_text())
+    table = synthetic_table(space)
+    assert arch["predicted_latency_ms"] == pytest.approx(table.network_latency(space, choices), rel=1e-5)
+    assert 0.0 <= arch["test_accuracy"] <= 1.0
+    log = (out / "search_log.csv").read_text().splitlines()
+    header = log[0].split(",")
+    assert len(log) == 1 + 3 and "expected_latency_ms" in header and "lambda" in header
+    assert sum(h.startswith("entropy_") for h in header) == len(space.layers())
+    svg = ET.parse(out / "arch.svg").getroot()
+    assert svg.tag.endswith("svg")
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(out / "derived.onnx"))
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, 32, 32), np.float32)})
+    assert y.shape == (1, 10)
+
+
+def test_resume_after_a_kill_ends_like_an_uninterrupted_search(tiny_table, bounds, tmp_path):
+    lo, hi = bounds
+    args = ["--latency-table", tiny_table, "--target-latency", (lo + hi) / 2,
+            "--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--threads", "1",
+            "--retrain-epochs", "0", "--no-export", "--quiet", "--seed", "3"]
+    whole = pxsearch(*args, "-o", tmp_path / "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([PXSEARCH, *map(str, args), "-o", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    log = out / "search_log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 3:  # two epochs checkpointed
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and not (out / "arch.json").exists()
+
+    resumed = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "whole" / "arch.json").read_text())
+    b = json.loads((out / "arch.json").read_text())
+    assert a["choices"] == b["choices"]
+    cols = (tmp_path / "whole" / "search_log.csv").read_text().splitlines()[0].split(",")
+    keep = [i for i, c in enumerate(cols) if c != "seconds"]
+    rows = lambda p: [[r.split(",")[i] for i in keep] for r in p.read_text().splitlines()]  # noqa: E731
+    assert rows(tmp_path / "whole" / "search_log.csv") == rows(log)
+
+
+def _bad(tmp_path, *args) -> str:
+    out = tmp_path / "out"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = pxsearch(*args, "-o", out, *FAST, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pxsearch: error: "), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    return lines[0]
+
+
+def test_target_outside_the_achievable_range_names_the_range(tiny_table, bounds, tmp_path):
+    lo, hi = bounds
+    line = _bad(tmp_path, "--latency-table", tiny_table, "--target-latency", lo / 2)
+    assert "outside the achievable range" in line and f"{lo:.4g}" in line and f"{hi:.4g}" in line
+
+
+def test_a_table_for_another_space_is_refused(tmp_path):
+    other = tmp_path / "mobile.csv"
+    synthetic_table(get_space("proxyless-mobile")).save(other)
+    line = _bad(tmp_path, "--latency-table", other, "--space", "tiny", "--target-latency", 0.1)
+    assert "measured for space 'proxyless-mobile', not 'tiny'" in line
+
+
+def test_a_table_missing_blocks_lists_them(tmp_path):
+    short = tmp_path / "short.csv"
+    synthetic_table(get_space("tiny"), drop=1).save(short)
+    line = _bad(tmp_path, "--latency-table", short, "--target-latency", 0.1)
+    assert "lacks 1 block(s)" in line and "Logits-input:4x4x128-output:10" in line
+
+
+def test_a_data_path_that_is_not_a_dataset_is_refused(tiny_table, bounds, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("not images")
+    target = sum(bounds) / 2
+    line = _bad(tmp_path, "--latency-table", tiny_table, "--target-latency", target, "--data", folder)
+    assert "is not a dataset" in line
+    line = _bad(tmp_path, "--latency-table", tiny_table, "--target-latency", target,
+                "--data", tiny_table)
+    assert "is not a dataset" in line
+
+
+def test_a_corrupt_checkpoint_is_refused_and_left_alone(tiny_table, bounds, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"\x80\x02 this is not a checkpoint")
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    r = pxsearch("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+                 "--resume", "-o", out, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "checkpoint is corrupt" in lines[0], r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_an_unfinished_output_directory_is_not_overwritten(tiny_table, bounds, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "search_log.csv").write_text("epoch\n1\n")
+    r = pxsearch("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+                 "-o", out, cwd=tmp_path)
+    assert r.returncode == 2 and "pass --resume" in r.stderr
