@@ -53,6 +53,17 @@ def _space_and_latency(table_path, predictor_path, space_name):
     return space, space_name, ExpectedLatency(space, predictor), str(predictor_path)
 
 
+def _target_ms(text: str, latency: ExpectedLatency) -> float:
+    try:
+        if text.strip().endswith("%"):
+            lo, hi = latency.bounds()
+            return lo + float(text.strip()[:-1]) / 100 * (hi - lo)
+        return float(text)
+    except ValueError:
+        raise UserError(f"--target-latency {text!r}: give milliseconds (0.08) or a percentage of "
+                        f"the space's latency range (40%)") from None
+
+
 def _check_out_dir(out: Path, resume: bool) -> Path | None:
     """The checkpoint to resume from (None: start afresh); refuses to overwrite a finished search."""
     if out.exists() and not out.is_dir():
@@ -95,7 +106,9 @@ def _measure(profile, path: Path, shape) -> float:
               help="Latency table (CSV) of the space's blocks on the target device.")
 @click.option("--predictor", "predictor_path", type=click.Path(path_type=Path),
               help="Latency predictor file, instead of a table.")
-@click.option("--target-latency", "target", type=float, required=True, help="Target latency in ms.")
+@click.option("--target-latency", "target_text", required=True, metavar="MS|P%",
+              help="Target latency in ms, or P% of the way from the space's fastest architecture "
+                   "to its slowest on this latency source (so a demo works on any machine).")
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the table's recorded space).")
 @click.option("--data", "data_spec", default="digits", show_default=True,
@@ -129,7 +142,7 @@ def _measure(profile, path: Path, shape) -> float:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
-def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_form, lam, epochs,
+def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, loss_form, lam, epochs,
         warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, device_name,
         do_export, threads, resume, quiet, out):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
@@ -138,7 +151,7 @@ def cli(table_path, predictor_path, target, space_name, data_spec, mode, loss_fo
     (derived.pt) and exported (derived.onnx)."""
     # Everything the user gave is checked before anything is written.
     space, space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name)
-    latency.check_target(target)
+    target = latency.check_target(_target_ms(target_text, latency))
     config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
                           arch_every=arch_every, lam=lam, seed=seed)

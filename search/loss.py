@@ -7,10 +7,8 @@
                  the scale of CE: lambda grows while E is above the target and shrinks (below zero
                  if the accuracy term alone would settle under T) while it is below. The quadratic
                  term (the augmented Lagrangian) damps the oscillation that plain dual ascent shows
-                 when alpha and lambda chase each other. The search takes the ascent step on the
-                 latency of the derived (most likely) architecture: while some layers are still
-                 undecided, E[LAT] at T does not make the argmax architecture meet T; following the
-                 derived latency does, and the quadratic term still holds E[LAT] near T.
+                 when alpha and lambda chase each other. The architecture is then derived within
+                 the budget (search/derive.py).
 """
 
 from __future__ import annotations
@@ -48,13 +46,10 @@ class LatencyLoss:
             return ce + self.lam * c + 0.5 * self.rho * c ** 2
         return ce + self.lam * c
 
-    def update(self, expected_ms: float, derived_ms: float | None = None) -> None:
-        """After an architecture step: the dual ascent step of `budget` (other forms keep lambda).
-        With `derived_ms` (the latency of the most likely architecture) the multiplier follows the
-        architecture the search will return, not only its expectation."""
+    def update(self, expected_ms: float) -> None:
+        """After an architecture step: the dual ascent step of `budget` (other forms keep lambda)."""
         if self.form == "budget":
-            value = expected_ms if derived_ms is None else derived_ms
-            self.lam += self.dual_lr * (value - self.target_ms) / self.target_ms
+            self.lam += self.dual_lr * (expected_ms - self.target_ms) / self.target_ms
 
     def state_dict(self) -> dict:
         return {"form": self.form, "lam": self.lam}

@@ -28,6 +28,7 @@ from profiler.files import atomic_path, write_text
 from profiler.space import SearchSpace
 
 from .data import Dataset
+from .derive import most_likely_within
 from .gates import GateSampler, check_mode
 from .latency import ExpectedLatency
 from .loss import LatencyLoss
@@ -54,7 +55,7 @@ class SearchConfig:
     beta: float = 0.6              # mul#log's exponent
     dual_lr: float = 0.1           # budget's dual ascent step on the relative excess
     rho: float = 5.0               # budget's quadratic (augmented Lagrangian) weight
-    dual_on_derived: bool = True   # budget's ascent follows the architecture the search returns
+    budget_tolerance: float = 0.01  # budget derives the most likely architecture this close to T
     rl_samples: int = 4
     reward_exponent: float = 0.07  # w in acc * (T / LAT) ** w
     baseline_decay: float = 0.9
@@ -173,8 +174,7 @@ class Searcher:
         self.net.set_arch_grad()
         self.a_opt.step()
         self.net.rescale_alpha()
-        derived = self.latency.latency(self.net.derive()) if self.config.dual_on_derived else None
-        self.loss.update(float(expected.detach()), derived)
+        self.loss.update(float(expected.detach()))
         return float(loss.detach()), float(expected.detach())
 
     def _reinforce_step(self, x, y) -> tuple[float, float]:
@@ -247,7 +247,7 @@ class Searcher:
             bar.update()
         with torch.no_grad():
             expected_now = float(self.latency(self.net.probabilities()))
-        choices = self.net.derive()
+        choices = self.derive()
         row = {"epoch": epoch + 1, "phase": "warmup" if warm else "search", "lr": lr,
                "train_loss": w_loss / steps, "train_acc": w_acc / steps,
                "arch_loss": a_loss / n_arch if n_arch else float("nan"),
@@ -278,6 +278,14 @@ class Searcher:
                     self.save_checkpoint()
         finally:
             bar.close()
+        return self.derive()
+
+    def derive(self) -> list[str]:
+        """The architecture the search returns: argmax per layer, or under `budget` the most likely
+        architecture within budget_tolerance of the target (search/derive.py)."""
+        if self.config.loss == "budget":
+            return most_likely_within(self.latency, self.net.arch_parameters(), self.config.target_ms,
+                                      self.config.budget_tolerance)
         return self.net.derive()
 
     def write_log(self) -> None:

@@ -1,0 +1,47 @@
+"""Deriving the architecture under a latency budget, checked against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from profiler.space import space_from_dict
+from search.derive import most_likely_within
+from search.latency import ExpectedLatency
+
+from search_fixtures import synthetic_table
+
+
+@pytest.fixture(scope="module")
+def small():
+    space = space_from_dict(dict(name="small", resolution=16, stem_width=8, first_width=8, classes=4,
+                                 stages=[dict(width=8, repeats=2, stride=1),
+                                         dict(width=16, repeats=2, stride=2)], feature_width=32),
+                            "test")
+    return space, ExpectedLatency(space, synthetic_table(space))
+
+
+def test_the_most_likely_architecture_within_the_budget_is_found(small):
+    space, latency = small
+    lo, hi = latency.bounds()
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(5):
+        alphas = [torch.randn(len(ops), generator=gen) for ops in latency.ops]
+        target = lo + (0.2 + 0.15 * trial) * (hi - lo)
+        got = most_likely_within(latency, alphas, target, tolerance=0.02)
+        score = lambda ch: sum(float(torch.log_softmax(a, 0)[ops.index(c)])  # noqa: E731
+                               for a, ops, c in zip(alphas, latency.ops, ch))
+        inside = [list(ch) for ch in itertools.product(*latency.ops)
+                  if abs(latency.latency(list(ch)) - target) <= 0.02 * target]
+        assert inside, "the test needs a reachable budget"
+        assert abs(latency.latency(got) - target) <= 0.02 * target
+        assert score(got) == pytest.approx(max(score(ch) for ch in inside), abs=1e-9)
+
+
+def test_a_decided_architecture_that_meets_the_budget_is_kept(small):
+    space, latency = small
+    choices = [ops[len(ops) // 2] for ops in latency.ops]
+    alphas = [torch.tensor([8.0 if op == c else 0.0 for op in ops]) for ops, c in zip(latency.ops, choices)]
+    assert most_likely_within(latency, alphas, latency.latency(choices)) == choices
