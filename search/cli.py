@@ -36,15 +36,13 @@ def _space_and_latency(table_path, predictor_path, space_name):
         raise UserError("give exactly one latency source: --latency-table T.csv or --predictor P.json")
     if table_path is not None:
         table = LatencyTable.load(table_path)
-        if space_name is None:
-            if not table.space:
-                raise UserError(f"{table_path} records no search space; pass --space")
-            space_name = table.space
-        elif table.space and table.space != Path(space_name).stem and table.space != space_name:
-            raise UserError(f"{table_path} was measured for space {table.space!r}, not {space_name!r}; "
-                            f"measure the space with pxprof measure --space {space_name}")
-        space = get_space(space_name)
-        return space, space_name, ExpectedLatency(space, table), str(table_path)
+        if space_name is None and not table.space:
+            raise UserError(f"{table_path} records no search space; pass --space")
+        space = get_space(space_name or table.space)
+        if table.space and table.space != space.name:
+            raise UserError(f"{table_path} was measured for space {table.space!r}, not {space.name!r}; "
+                            f"measure that space with pxprof measure --space {space_name}")
+        return space, space_name or table.space, ExpectedLatency(space, table), str(table_path)
     predictor = load_predictor(predictor_path)
     space_name = space_name or getattr(predictor, "space", None)
     if not space_name:

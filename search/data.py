@@ -75,7 +75,7 @@ def _three_channels(x: torch.Tensor) -> torch.Tensor:
 
 
 def _split(images: torch.Tensor, labels: torch.Tensor, seed: int, fractions=(0.6, 0.2)):
-    """Stratified-free random split into train / val / test, reproducible from `seed`."""
+    """A random (not stratified) split into train / val / test, reproducible from `seed`."""
     n = len(labels)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     a = int(round(n * fractions[0]))

@@ -12,12 +12,13 @@ from profiler.space import ZERO, SearchSpace
 
 KERNEL_COLOURS = {3: "#9fc5e8", 5: "#f6b26b", 7: "#e06666", 9: "#8e7cc3", 11: "#6aa84f"}
 FIXED_COLOUR = "#d9d9d9"
-BAR_W, GAP, UNIT_H, BASE = 26, 6, 16, 150
+BAR_W, GAP, UNIT_H, BASE = 26, 6, 20, 160
 
 
 def _bar(x: float, height: float, colour: str, label: str) -> str:
+    height = round(max(height, 6 * len(label) + 8), 1)  # tall enough for its rotated label
     y = BASE - height
-    cx, cy = x + BAR_W / 2, BASE - height / 2
+    cx, cy = x + BAR_W / 2, round(BASE - height / 2, 1)
     return (f'<rect x="{x}" y="{y}" width="{BAR_W}" height="{height}" rx="3" fill="{colour}" '
             f'stroke="#444" stroke-width="0.8"/>'
             f'<text x="{cx}" y="{cy}" transform="rotate(-90 {cx} {cy})" text-anchor="middle" '
