@@ -46,9 +46,10 @@ class LatencyLoss:
             return ce + self.lam * c + 0.5 * self.rho * c ** 2
         return ce + self.lam * c
 
-    def update(self, expected_ms: float) -> None:
+    def update(self, expected_ms: float | torch.Tensor) -> None:
         """After an architecture step: the dual ascent step of `budget` (other forms keep lambda)."""
         if self.form == "budget":
+            expected_ms = float(torch.as_tensor(expected_ms).detach())
             self.lam += self.dual_lr * (expected_ms - self.target_ms) / self.target_ms
 
     def state_dict(self) -> dict:
