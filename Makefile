@@ -21,3 +21,5 @@ demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/pxprof measure --device cpu --space tiny -o $(DEMO)/cpu-tiny.csv --resume
 	$(BIN)/pxprof show $(DEMO)/cpu-tiny.csv
+	$(BIN)/pxsearch --latency-table $(DEMO)/cpu-tiny.csv --target-latency 40% --measure-on cpu \
+		-o $(DEMO)/search --resume
