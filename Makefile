@@ -21,5 +21,8 @@ demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/pxprof measure --device cpu --space tiny -o $(DEMO)/cpu-tiny.csv --resume
 	$(BIN)/pxprof show $(DEMO)/cpu-tiny.csv
-	$(BIN)/pxsearch --latency-table $(DEMO)/cpu-tiny.csv --target-latency 40% --measure-on cpu \
-		-o $(DEMO)/search --resume
+	$(BIN)/pxprof fit-predictor --table $(DEMO)/cpu-tiny.csv -o $(DEMO)/cpu-tiny.predictor.json
+	$(BIN)/pxprof check --device cpu --table $(DEMO)/cpu-tiny.csv \
+		--predictor $(DEMO)/cpu-tiny.predictor.json --networks 3
+	$(BIN)/pxsearch --predictor $(DEMO)/cpu-tiny.predictor.json --target-latency 40% \
+		--measure-on cpu -o $(DEMO)/search --resume

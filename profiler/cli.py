@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__
 from .arch import load_arch
 from .console import run
 from .devices import get_device, list_devices
+from .errors import UserError
 from .files import check_writable
 from .lut import coverage, import_lut
 from .space import get_space, list_spaces
@@ -120,6 +122,58 @@ def merge(tables, output):
         merged = merged.merge(LatencyTable.load(path))
     merged.save(output)
     click.echo(f"wrote {output}: {len(merged)} blocks")
+
+
+@cli.command("fit-predictor")
+@click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
+              help="Cross-validation folds for the reported error.")
+def fit_predictor(table_path, output, folds):
+    """Fit a latency predictor to a table; report its cross-validated error."""
+    from predictors import fit_table  # scikit-learn: only when fitting
+
+    check_writable(output)
+    predictor = fit_table(table_path, folds)
+    predictor.save(output)
+    cv = predictor.cv
+    click.echo(f"wrote {output}: {folds}-fold cross-validated error per block: mean {cv['mape']:.1%}, "
+               f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, max {cv['max_ape']:.1%}; "
+               f"per-call cost {predictor.intercept_ms * 1e3:.3g} us")
+
+
+@cli.command()
+@click.option("--device", "device_name", required=True, help="Device profile name or file.")
+@click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
+@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), default=None)
+@click.option("--space", "space_name", default=None,
+              help="Preset or space file (default: the table's or predictor's space).")
+@click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def check(device_name, table_path, predictor_path, space_name, networks, seed):
+    """Measure random whole networks and compare them with a table's sums and a predictor."""
+    from .check import check_networks  # torch: only when checking
+
+    if table_path is None and predictor_path is None:
+        raise UserError("give --table, --predictor or both")
+    table = LatencyTable.load(table_path) if table_path else None
+    predictor = None
+    if predictor_path:
+        from predictors import load
+        predictor = load(predictor_path)
+    space_name = space_name or (table.space if table else "") or (predictor.space if predictor else "")
+    if not space_name:
+        raise UserError("the table records no space; pass --space")
+    rows = check_networks(get_device(device_name), get_space(space_name), table, predictor,
+                          networks, seed)
+    for row in rows:
+        click.echo("  ".join(f"{k} {v:.4g} ms" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in row.items()))
+    for source in ("table", "predictor"):
+        if source in rows[0]:
+            ratio = np.array([r[source] / r["measured"] for r in rows])
+            click.echo(f"{source} / measured: mean {ratio.mean():.3f}, range {ratio.min():.3f} .. "
+                       f"{ratio.max():.3f}; mean |error| {np.abs(ratio - 1).mean():.1%}")
 
 
 @cli.command()

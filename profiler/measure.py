@@ -141,9 +141,7 @@ def measure(profile: DeviceProfile, space: SearchSpace, out: Path, resume: bool 
             attempts = samples.attempts(spec.key)
             is_open = bool(attempts) and len(attempts[-1]["rounds"]) < profile.rounds
             if spec.key not in loaded:
-                shape = [profile.batch, spec.in_c, spec.in_h, spec.in_w]
-                if profile.model_format == "tflite":  # exported with channel-last I/O
-                    shape = [profile.batch, spec.in_h, spec.in_w, spec.in_c]
+                shape = device_shape(profile, (profile.batch, spec.in_c, spec.in_h, spec.in_w))
                 dev.request(op="load", name=spec.key, path=str(paths[spec.key]), shape=shape)
                 loaded.add(spec.key)
             elif is_open:
@@ -179,6 +177,33 @@ def measure(profile: DeviceProfile, space: SearchSpace, out: Path, resume: bool 
             bar.close()
             _checkpoint(samples, specs, out, spath)
     return samples.table(specs)
+
+
+def device_shape(profile: DeviceProfile, nchw) -> list[int]:
+    """The input shape a device's model file takes: TFLite files are exported channel-last."""
+    n, c, h, w = nchw
+    return [n, h, w, c] if profile.model_format == "tflite" else [n, c, h, w]
+
+
+def measure_models(profile: DeviceProfile, models: dict[str, tuple[Path, tuple]]) -> dict:
+    """Time whole model files ({name: (path, NCHW input shape)}) on a device, by the same method as
+    blocks: warm-up and calibration, then rounds interleaved across the models. Nothing is kept."""
+    with DeviceSession(profile) as dev:
+        inner = {}
+        for name, (path, shape) in models.items():
+            dev.request(op="load", name=name, path=str(path), shape=device_shape(profile, shape))
+            warm = dev.request(op="warmup", name=name, max_s=profile.warmup_s,
+                               min_sample_ms=profile.min_sample_ms)
+            inner[name] = (warm["warmup"], warm["inner"])
+        times = {name: [] for name in models}
+        rng = random.Random(0)
+        for _ in tqdm(range(profile.rounds), desc="measure networks", unit="round", leave=False):
+            order = list(models)
+            rng.shuffle(order)
+            for name in order:
+                times[name] += dev.request(op="sample", name=name, inner=inner[name][1],
+                                           count=profile.runs_per_round)["times_ms"]
+    return {name: Measurement(name, tuple(times[name]), *inner[name]) for name in models}
 
 
 def _checkpoint(samples: Samples, specs, out: Path, spath: Path) -> None:

@@ -15,6 +15,7 @@ from profiler.devices import get_device
 from profiler.errors import UserError
 from profiler.export import SUFFIX, export
 from profiler.files import atomic_path
+from profiler.measure import measure_models
 from profiler.runner import DeviceSession
 from profiler.space import PRESETS, get_space
 from profiler.table import LatencyTable
@@ -32,23 +33,22 @@ DEFAULTS = SearchConfig(target_ms=1.0)
 
 
 def _space_and_latency(table_path, predictor_path, space_name):
-    if (table_path is None) == (predictor_path is None):
-        raise UserError("give exactly one latency source: --latency-table T.csv or --predictor P.json")
-    if table_path is not None:
-        table = LatencyTable.load(table_path)
-        if space_name is None and not table.space:
-            raise UserError(f"{table_path} records no search space; pass --space")
-        space = get_space(space_name or table.space)
-        if table.space and table.space != space.name:
-            raise UserError(f"{table_path} was measured for space {table.space!r}, not {space.name!r}; "
-                            f"measure that space with pxprof measure --space {space_name}")
-        return space, space_name or table.space, ExpectedLatency(space, table), str(table_path)
-    predictor = load_predictor(predictor_path)
-    space_name = space_name or getattr(predictor, "space", None)
-    if not space_name:
-        raise UserError(f"{predictor_path} records no search space; pass --space")
-    space = get_space(space_name)
-    return space, space_name, ExpectedLatency(space, predictor), str(predictor_path)
+    if table_path is None and predictor_path is None:
+        raise UserError("give a latency source: --latency-table T.csv, --predictor P.json, or both "
+                        "(the predictor then fills the blocks the table lacks)")
+    table = LatencyTable.load(table_path) if table_path is not None else None
+    predictor = load_predictor(predictor_path) if predictor_path is not None else None
+    recorded = (table.space if table else "") or getattr(predictor, "space", "")
+    if space_name is None and not recorded:
+        raise UserError(f"{table_path or predictor_path} records no search space; pass --space")
+    space = get_space(space_name or recorded)
+    if table and table.space and table.space != space.name and predictor is None:
+        raise UserError(f"{table_path} was measured for space {table.space!r}, not {space.name!r}; "
+                        f"measure that space with pxprof measure --space {space_name}")
+    latency = ExpectedLatency(space, table, fallback=predictor) if table else \
+        ExpectedLatency(space, predictor)
+    source = " + ".join(str(p) for p in (table_path, predictor_path) if p is not None)
+    return space, space_name or recorded, latency, source
 
 
 def _target_ms(text: str, latency: ExpectedLatency) -> float:
@@ -83,27 +83,12 @@ def _recorded_space(space_name: str) -> str:
     return space_name if space_name in PRESETS else str(Path(space_name).resolve())
 
 
-def _measure(profile, path: Path, shape) -> float:
-    """Median latency (ms) of one exported network on a device, as pxprof measures blocks."""
-    with DeviceSession(profile) as dev:
-        if profile.model_format == "tflite":  # exported with channel-last I/O
-            shape = [shape[0], shape[2], shape[3], shape[1]]
-        dev.request(op="load", name="network", path=str(path), shape=list(shape))
-        warm = dev.request(op="warmup", name="network", max_s=profile.warmup_s,
-                           min_sample_ms=profile.min_sample_ms)
-        times = []
-        for _ in range(profile.rounds):
-            times += dev.request(op="sample", name="network", inner=warm["inner"],
-                                 count=profile.runs_per_round)["times_ms"]
-    return float(torch.tensor(times).median())
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pxsearch")
 @click.option("--latency-table", "table_path", type=click.Path(path_type=Path),
               help="Latency table (CSV) of the space's blocks on the target device.")
 @click.option("--predictor", "predictor_path", type=click.Path(path_type=Path),
-              help="Latency predictor file, instead of a table.")
+              help="Latency predictor file (pxprof fit-predictor); with a table, it fills the blocks the table lacks.")
 @click.option("--target-latency", "target_text", required=True, metavar="MS|P%",
               help="Target latency in ms, or P% of the way from the space's fastest architecture "
                    "to its slowest on this latency source (so a demo works on any machine).")
@@ -204,7 +189,7 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if profile:
         path = onnx_path if profile.model_format == "onnx" else \
             export(net, shape, profile.model_format, out / f"derived{SUFFIX[profile.model_format]}")
-        measured = _measure(profile, path, shape)
+        measured = measure_models(profile, {"network": (path, shape)})["network"].median
         summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
         click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "
                    f"(predicted {predicted:.4g} ms, {(measured - predicted) / predicted:+.1%})")

@@ -19,9 +19,14 @@ from profiler.space import SearchSpace
 from profiler.table import LatencyTable
 
 
-def _table_costs(table: LatencyTable, space: SearchSpace, specs: list[BlockSpec]) -> list[float]:
-    needed = space.fixed() + [s for layer in space.layers() for s in layer.candidates.values()]
-    missing = list(dict.fromkeys(table.missing(needed)))
+def _table_costs(table: LatencyTable, space: SearchSpace, specs: list[BlockSpec],
+                 fallback=None) -> list[float]:
+    missing = list(dict.fromkeys(table.missing(specs)))
+    if missing and fallback is not None:
+        # The predictor fills exactly the blocks the table lacks; measured entries win.
+        lacking = [s for s in specs if s.key in set(missing)]
+        filled = dict(zip((s.key for s in lacking), _predicted_costs(fallback, lacking)))
+        return [filled[s.key] if s.key in filled else table.latency(s) for s in specs]
     if missing:
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         raise UserError(f"{table.source} lacks {len(missing)} block(s) that space {space.name!r} "
@@ -41,14 +46,15 @@ def _predicted_costs(predictor, specs: list[BlockSpec]) -> list[float]:
 
 
 class ExpectedLatency(nn.Module):
-    def __init__(self, space: SearchSpace, source):
-        """`source`: a LatencyTable, or a predictor with predict_specs(list[BlockSpec]) -> ms."""
+    def __init__(self, space: SearchSpace, source, fallback=None):
+        """`source`: a LatencyTable, or a predictor with predict_specs(list[BlockSpec]) -> ms.
+        `fallback`: a predictor for the blocks a table lacks (otherwise they are an error)."""
         super().__init__()
         self.space = space
         layers = space.layers()
         specs = space.fixed() + [s for layer in layers for s in layer.candidates.values()]
         if isinstance(source, LatencyTable):
-            costs = _table_costs(source, space, specs)
+            costs = _table_costs(source, space, specs, fallback)
         elif callable(getattr(source, "predict_specs", None)):
             costs = _predicted_costs(source, specs)
         else:

@@ -1,0 +1,52 @@
+"""Whole networks against per-block sums: a table (or predictor) is only as good as its additivity.
+
+Runtimes fuse, schedule and cache across block boundaries and pay their per-call cost once per
+network, not once per block, so the sum of separately measured blocks is not the network's latency.
+This measures random architectures of a space end to end and sets them beside the predictions.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+from .devices import DeviceProfile
+from .export import SUFFIX, export
+from .measure import measure_models
+from .space import SearchSpace
+from .table import LatencyTable
+
+
+def random_architectures(space: SearchSpace, n: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [[rng.choice(layer.ops) for layer in space.layers()] for _ in range(n)]
+
+
+def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
+                   predictor, n: int, seed: int) -> list[dict]:
+    import torch
+
+    from .blocks import build_network
+
+    archs = random_architectures(space, n, seed)
+    if table is not None:
+        table.network_latency(space, archs[0])  # a table that lacks blocks fails before measuring
+    shape = (profile.batch, space.in_channels, space.resolution, space.resolution)
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {}
+        for i, choices in enumerate(archs):
+            torch.manual_seed(seed + i)
+            path = Path(tmp) / f"net{i}{SUFFIX[profile.model_format]}"
+            models[f"net{i}"] = (export(build_network(space, choices), shape, profile.model_format,
+                                        path), shape)
+        measured = measure_models(profile, models)
+    rows = []
+    for i, choices in enumerate(archs):
+        row = {"arch": " ".join(choices), "measured": measured[f"net{i}"].median}
+        if table is not None:
+            row["table"] = table.network_latency(space, choices)
+        if predictor is not None:
+            row["predictor"] = float(predictor.predict_specs(space.network(choices)).sum())
+        rows.append(row)
+    return rows
