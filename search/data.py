@@ -140,11 +140,8 @@ def _read_image(path: Path, resolution: int) -> np.ndarray:
         x = _three_channels(x)
         return F.interpolate(x, size=(resolution, resolution), mode="bilinear",
                              align_corners=False)[0].clamp(0, 1).mul(255).round().byte().numpy()
-    try:
-        from PIL import Image
-    except ImportError:
-        raise UserError(f"{path}: reading images needs Pillow (pip install pillow); "
-                        f"an ImageFolder of .npy arrays works without it") from None
+    from PIL import Image
+
     try:
         with Image.open(path) as im:
             im = im.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
