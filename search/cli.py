@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import torch
 
+import predictors
 from profiler import __version__
 from profiler.arch import save_arch
 from profiler.blocks import build_network
@@ -25,7 +26,6 @@ from .figure import write_architecture_svg
 from .gates import MODES
 from .latency import ExpectedLatency
 from .loss import FORMS, LatencyLoss
-from .predictor import load_predictor
 from .retrain import retrain
 from .trainer import SearchConfig, Searcher, read_checkpoint
 
@@ -37,7 +37,7 @@ def _space_and_latency(table_path, predictor_path, space_name):
         raise UserError("give a latency source: --latency-table T.csv, --predictor P.json, or both "
                         "(the predictor then fills the blocks the table lacks)")
     table = LatencyTable.load(table_path) if table_path is not None else None
-    predictor = load_predictor(predictor_path) if predictor_path is not None else None
+    predictor = predictors.load(predictor_path) if predictor_path is not None else None
     recorded = (table.space if table else "") or getattr(predictor, "space", "")
     if space_name is None and not recorded:
         raise UserError(f"{table_path or predictor_path} records no search space; pass --space")
