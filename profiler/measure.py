@@ -185,7 +185,8 @@ def device_shape(profile: DeviceProfile, nchw) -> list[int]:
     return [n, h, w, c] if profile.model_format == "tflite" else [n, c, h, w]
 
 
-def measure_models(profile: DeviceProfile, models: dict[str, tuple[Path, tuple]]) -> dict:
+def measure_models(profile: DeviceProfile, models: dict[str, tuple[Path, tuple]],
+                   progress: bool = True) -> dict:
     """Time whole model files ({name: (path, NCHW input shape)}) on a device, by the same method as
     blocks: warm-up and calibration, then rounds interleaved across the models. Nothing is kept."""
     with DeviceSession(profile) as dev:
@@ -197,7 +198,8 @@ def measure_models(profile: DeviceProfile, models: dict[str, tuple[Path, tuple]]
             inner[name] = (warm["warmup"], warm["inner"])
         times = {name: [] for name in models}
         rng = random.Random(0)
-        for _ in tqdm(range(profile.rounds), desc="measure networks", unit="round", leave=False):
+        for _ in tqdm(range(profile.rounds), desc="measure networks", unit="round", leave=False,
+                      disable=not progress):
             order = list(models)
             rng.shuffle(order)
             for name in order:

@@ -189,7 +189,8 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if profile:
         path = onnx_path if profile.model_format == "onnx" else \
             export(net, shape, profile.model_format, out / f"derived{SUFFIX[profile.model_format]}")
-        measured = measure_models(profile, {"network": (path, shape)})["network"].median
+        measured = measure_models(profile, {"network": (path, shape)},
+                                  progress=not quiet)["network"].median
         summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
         click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "
                    f"(predicted {predicted:.4g} ms, {(measured - predicted) / predicted:+.1%})")
