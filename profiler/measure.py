@@ -46,6 +46,17 @@ def fingerprint(profile: DeviceProfile, facts: dict) -> dict:
             "pxnas_version": __version__}
 
 
+def _well_formed(data: dict) -> bool:
+    try:
+        return (isinstance(data["space"], str) and set(METHOD) <= set(data["method"])
+                and set(CHECKED) <= set(data["fingerprint"])
+                and all(a["inner"] >= 1 and a["warmup"] >= 0
+                        and all(len(r) and all(t > 0 for t in r) for r in a["rounds"])
+                        for block in data["blocks"].values() for a in block["attempts"]))
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
 class Samples:
     """The raw samples of a measurement in progress or done: what T.samples.json holds."""
 
@@ -69,6 +80,8 @@ class Samples:
         if data.get("version") != SAMPLES_VERSION:
             raise UserError(f"cannot resume from {path}: samples version {data.get('version')}, "
                             f"this pxnas writes {SAMPLES_VERSION}")
+        if not _well_formed(data):
+            raise UserError(f"cannot resume from {path}: its samples are malformed")
         return cls(data)
 
     def check_resumable(self, space: str, profile: DeviceProfile, fp: dict, path: Path) -> None:

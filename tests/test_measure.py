@@ -47,6 +47,16 @@ def test_measure_small_space(run, tmp_path, small_space, quick_device):
     # Without --resume an existing table is never overwritten.
     assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
                          "-o", "t.csv"), "exists")
+    # A damaged samples file is refused, and left as it is.
+    spath = samples_path(tmp_path / "t.csv")
+    good = spath.read_text()
+    for damaged in ("{not json", json.dumps({**json.loads(good), "method": {}}),
+                    good.replace('"inner": ', '"inner": -')):
+        spath.write_text(damaged)
+        assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+                             "-o", "t.csv", "--resume"), "cannot resume")
+        assert spath.read_text() == damaged
+    spath.write_text(good)
     # Nor resumed with another device.
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({**QUICK_DEVICE, "threads": 2}))
