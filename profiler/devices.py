@@ -7,6 +7,7 @@ $PXNAS_DEVICES (default ~/.config/pxnas/devices) or passes a file path as the de
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -56,6 +57,14 @@ class DeviceProfile:
         for name in ("warmup_s", "min_sample_ms", "max_spread"):
             if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
                 raise UserError(f"device {self.name}: {name} must be a positive number")
+
+        # YAML reads `cpus: 2` as a number; a CPU list is text either way.
+        object.__setattr__(self, "cpus", str(self.cpus) if self.cpus is not None else "")
+        if self.cpus and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", self.cpus):
+            raise UserError(f"device {self.name}: cpus is a CPU list like 0 or 4-7 or 0,2, "
+                            f"got {self.cpus!r}")
+        if self.accelerator not in ("cpu", "cuda"):
+            raise UserError(f"device {self.name}: accelerator is cpu or cuda, got {self.accelerator!r}")
 
     @property
     def model_format(self) -> str:

@@ -16,8 +16,8 @@ SMALL_SPACE = {
     "stages": [{"width": 8, "repeats": 2, "stride": 1}, {"width": 16, "repeats": 1, "stride": 2}],
     "feature_width": 32, "classes": 10, "kernels": [3, 5], "expands": [3],
 }
-QUICK_DEVICE = {"transport": "local", "runtime": "onnxruntime", "threads": 1, "warmup_s": 0.1,
-                "rounds": 2, "runs_per_round": 3, "min_sample_ms": 0.5}
+QUICK_DEVICE = {"transport": "local", "runtime": "onnxruntime", "threads": 1, "cpus": 0,
+                "warmup_s": 0.1, "rounds": 2, "runs_per_round": 3, "min_sample_ms": 0.5}
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ def test_measure_small_space(run, tmp_path, small_space, quick_device):
     fp = table.fingerprint
     assert fp["device"] == "quick" and fp["runtime"] == "onnxruntime" and fp["threads"] == 1
     assert fp["runtime_version"] and fp["host_cpu"]
+    assert str(fp["cpu_affinity"]) == "0"  # pinned as the profile asks
     # The raw samples are kept beside the table, and the table's medians come from them.
     raw = json.loads(samples_path(tmp_path / "t.csv").read_text())
     key = table.keys[1]
@@ -114,6 +115,8 @@ def test_measure_bad_input(run, small_space, quick_device, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "tvm"}))
     assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "unknown runtime")
+    bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "cpus": "big"}))
+    assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "CPU list")
     assert list(tmp_path.glob("t.*")) == []
 
 
