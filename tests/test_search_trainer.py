@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -87,6 +88,15 @@ def test_cifar10_python_batches(tmp_path):
     (tmp_path / "test_batch").write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a CIFAR-10 python batch"):
         load_data(str(tmp_path), resolution=24)
+
+    class Exploit:  # a pickle that would run a command when loaded
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({b"data": Exploit(), b"labels": []}, f)
+    with pytest.raises(UserError, match="not a CIFAR-10 python batch"):
+        load_data(str(tmp_path), resolution=24)
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_splits_are_reproducible_from_the_seed():
