@@ -12,6 +12,7 @@ from profiler.blocks import build_network
 from profiler.space import SearchSpace
 
 from .data import Dataset
+from .trainer import cosine_lr
 
 
 def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,
@@ -30,7 +31,7 @@ def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, 
             net.train()
             for j, (x, y) in enumerate(data.batches(data.train, batch_size, seed=seed + 7919 * epoch)):
                 for group in opt.param_groups:
-                    group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * (epoch * steps + j) / (epochs * steps)))
+                    group["lr"] = cosine_lr(lr, epoch * steps + j, epochs * steps)
                 loss = F.cross_entropy(net(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -74,7 +74,7 @@ class SearchConfig:
                 raise UserError(f"{name} must be positive")
 
 
-def _cosine(base: float, step: int, total: int) -> float:
+def cosine_lr(base: float, step: int, total: int) -> float:
     return 0.5 * base * (1 + math.cos(math.pi * step / max(total, 1)))
 
 
@@ -236,7 +236,7 @@ class Searcher:
         expected = float("nan")
         for j, (x, y) in enumerate(self.data.batches(self.data.train, c.batch_size,
                                                      seed=c.seed * 1_000_003 + epoch * 1_009)):
-            lr = _cosine(c.lr, phase_epoch * steps + j, phase_len * steps)
+            lr = cosine_lr(c.lr, phase_epoch * steps + j, phase_len * steps)
             for group in self.w_opt.param_groups:
                 group["lr"] = lr
             loss, acc = self.weight_step(x, y)
