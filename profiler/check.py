@@ -14,6 +14,7 @@ from pathlib import Path
 from .devices import DeviceProfile
 from .export import SUFFIX, export
 from .measure import measure_models
+from .runner import check_supported
 from .space import SearchSpace
 from .table import LatencyTable
 
@@ -29,6 +30,7 @@ def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTab
 
     from .blocks import build_network
 
+    check_supported(profile)  # before exporting anything
     archs = random_architectures(space, n, seed)
     if table is not None:
         table.network_latency(space, archs[0])  # a table that lacks blocks fails before measuring

@@ -15,7 +15,7 @@ from .errors import UserError
 from .files import check_writable
 from .lut import coverage, import_lut
 from .space import get_space, list_spaces
-from .table import LatencyTable
+from .table import FINGERPRINT, LatencyTable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,9 +90,7 @@ def show(table_path):
     if len(samples):
         click.echo(f"samples:         {int(samples.min())}..{int(samples.max())} per block")
     fp = table.fingerprint
-    for field in ("device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
-                  "host_cpu", "cpu_affinity", "governor", "temperature_c", "measured_at",
-                  "pxnas_version"):
+    for field in FINGERPRINT:
         value = fp.get(field)
         if value is not None and str(value) not in ("", "nan"):
             click.echo(f"{field + ':':17}{value}")

@@ -9,7 +9,7 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from .devices import DeviceProfile
+from .devices import DeviceProfile, list_devices
 from .errors import ToolError, UserError
 
 
@@ -21,15 +21,21 @@ def device_script() -> Path:
     return Path(str(files("device_scripts") / "pxbench.py"))
 
 
+def check_supported(profile: DeviceProfile) -> None:
+    """Refuse, before any work, a profile this runner cannot reach."""
+    if profile.transport != "local":
+        local = [d.name for d in list_devices() if d.transport == "local"]
+        raise UserError(f"device {profile.name}: transport {profile.transport!r} is not supported "
+                        f"yet; local devices are: {', '.join(local)}")
+    if profile.runtime == "benchmark_model":
+        raise UserError(f"device {profile.name}: runtime benchmark_model is not supported yet")
+
+
 class DeviceSession:
     """One pxbench process. Models are loaded by path; `local` transport shares this filesystem."""
 
     def __init__(self, profile: DeviceProfile):
-        if profile.transport != "local":
-            raise UserError(f"device {profile.name}: transport {profile.transport!r} is not supported "
-                            f"yet; local devices are: cpu, cpu-tflite, cpu-torch, cuda")
-        if profile.runtime == "benchmark_model":
-            raise UserError(f"device {profile.name}: runtime benchmark_model is not supported yet")
+        check_supported(profile)
         cmd = [sys.executable, str(device_script()), "--runtime", profile.runtime,
                "--threads", str(profile.threads), "--device", profile.accelerator]
         if profile.cpus:

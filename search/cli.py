@@ -17,7 +17,7 @@ from profiler.errors import UserError
 from profiler.export import SUFFIX, export
 from profiler.files import atomic_path
 from profiler.measure import measure_models
-from profiler.runner import DeviceSession
+from profiler.runner import check_supported
 from profiler.space import PRESETS, get_space
 from profiler.table import LatencyTable
 
@@ -143,7 +143,7 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if profile and not do_export:
         raise UserError("--measure-on measures the exported network; drop --no-export")
     if profile:
-        DeviceSession(profile).close()  # refuses devices this runner cannot reach, before the search
+        check_supported(profile)
         if profile.model_format not in SUFFIX:
             raise UserError(f"device {profile.name} loads {profile.model_format}, which pxsearch "
                             f"cannot export")
@@ -156,8 +156,9 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if checkpoint:
         searcher.resume(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
+    lo, hi = latency.bounds()
     click.echo(f"searching {space.name} on {data.describe()}; target {target:g} ms, "
-               f"space range {latency.bounds()[0]:.4g} .. {latency.bounds()[1]:.4g} ms", err=True)
+               f"space range {lo:.4g} .. {hi:.4g} ms", err=True)
     choices = searcher.run()
     predicted = latency.latency(choices)
     summary = {"predicted_latency_ms": round(predicted, 6), "target_latency_ms": target,
