@@ -22,6 +22,7 @@ import numpy as np
 
 from profiler.devices import get_device
 from profiler.export import block_file
+from profiler.runtimes import get_runtime
 from profiler.space import get_space
 from profiler.table import LatencyTable, samples_path
 
@@ -42,7 +43,7 @@ def main():
 
     t0 = time.perf_counter()
     for spec in space.blocks():
-        block_file(spec, profile.model_format, profile.batch)
+        block_file(spec, get_runtime(profile.runtime), profile.batch)
     print(f"export (cached after the first time): {time.perf_counter() - t0:.1f} s")
 
     pxprof = Path(sys.executable).with_name("pxprof")

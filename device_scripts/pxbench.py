@@ -25,7 +25,10 @@ import socket
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # said as an answer, so the host can tell the user what to install here
+    np = None
 
 # Warm-up stops when the median of the last WINDOW calls moves less than STABLE from the window
 # before it (caches, allocators and CPU clocks have settled), or when its time is up.
@@ -63,6 +66,7 @@ def host_facts():
 
 class OnnxRuntime:
     name = "onnxruntime"
+    package = "onnxruntime"
 
     def __init__(self, threads, device):
         import onnxruntime as ort
@@ -90,6 +94,7 @@ class OnnxRuntime:
 
 class TFLite:
     name = "tflite"
+    package = "ai-edge-litert (or tflite-runtime)"
 
     def __init__(self, threads, device):
         try:
@@ -112,6 +117,7 @@ class TFLite:
 
 class Torch:
     name = "torch"
+    package = "torch"
 
     def __init__(self, threads, device):
         import torch
@@ -223,7 +229,13 @@ def main(argv=None):
             cpus.update(range(int(lo), int(hi or lo) + 1))
         os.sched_setaffinity(0, cpus)
     try:
-        bench = Bench(args.runtime, args.threads, args.device)
+        if np is None:
+            raise RuntimeError("numpy is not installed here: pip install numpy")
+        try:
+            bench = Bench(args.runtime, args.threads, args.device)
+        except ImportError as exc:
+            raise RuntimeError(f"{args.runtime} is not installed here ({exc}): pip install "
+                               f"{RUNTIMES[args.runtime].package}") from None
     except Exception as exc:
         print(json.dumps({"ok": False, "error": f"{args.runtime}: {exc}"}), flush=True)
         return 1

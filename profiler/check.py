@@ -12,9 +12,11 @@ import tempfile
 from pathlib import Path
 
 from .devices import DeviceProfile
-from .export import SUFFIX, export
+from .export import export
 from .measure import measure_models
-from .runner import check_supported
+from .runtimes import get_runtime
+from .schedule import Model
+from .session import check_supported
 from .space import SearchSpace
 from .table import LatencyTable
 
@@ -35,13 +37,14 @@ def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTab
     if table is not None:
         table.network_latency(space, archs[0])  # a table that lacks blocks fails before measuring
     shape = (profile.batch, space.in_channels, space.resolution, space.resolution)
+    runtime = get_runtime(profile.runtime)
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
         for i, choices in enumerate(archs):
             torch.manual_seed(seed + i)
-            path = Path(tmp) / f"net{i}{SUFFIX[profile.model_format]}"
-            models[f"net{i}"] = (export(build_network(space, choices), shape, profile.model_format,
-                                        path), shape)
+            path = Path(tmp) / f"net{i}{runtime.suffix}"
+            export(build_network(space, choices), shape, runtime.format, path)
+            models[f"net{i}"] = Model(path, shape)
         measured = measure_models(profile, models)
     rows = []
     for i, choices in enumerate(archs):

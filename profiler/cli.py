@@ -11,9 +11,10 @@ from . import __version__
 from .arch import load_arch
 from .console import run
 from .devices import get_device, list_devices
-from .errors import UserError
+from .errors import DeviceUnavailable, UserError
 from .files import check_writable
 from .lut import coverage, import_lut
+from .runtimes import RUNTIMES
 from .space import get_space, list_spaces
 from .table import FINGERPRINT, LatencyTable
 
@@ -24,12 +25,41 @@ def cli():
     """Latency profiling for hardware-aware architecture search."""
 
 
+def device_options(f):
+    """--device (repeatable where several units may share the work), --runtime and
+    --benchmark-binary, resolved into profiles."""
+    f = click.option("--benchmark-binary", type=click.Path(path_type=Path), default=None,
+                     help="TFLite's benchmark_model built for the phone (runtime benchmark_model).")(f)
+    f = click.option("--runtime", type=click.Choice(list(RUNTIMES)), default=None,
+                     help="Runtime on the device (needed with ssh://; overrides a profile's).")(f)
+    return f
+
+
+def profile_of(name: str, runtime, benchmark_binary):
+    return get_device(name, runtime, benchmark_binary=str(benchmark_binary or ""))
+
+
 @cli.command()
-def devices():
-    """List the device profiles."""
-    for d in list_devices():
-        threads = f"{d.threads} thread{'s' if d.threads > 1 else ''}"
-        click.echo(f"{d.name:12} {d.transport:6} {d.runtime:16} {threads:10} {d.description}")
+@click.option("--check", "check_name", default=None, metavar="DEVICE",
+              help="Say whether DEVICE is reachable and ready, and what is missing.")
+@device_options
+def devices(check_name, runtime, benchmark_binary):
+    """List the device profiles, or check one."""
+    if check_name is None:
+        for d in list_devices():
+            threads = f"{d.threads} thread{'s' if d.threads > 1 else ''}"
+            click.echo(f"{d.name:12} {d.transport:6} {d.runtime:16} {threads:10} {d.description}")
+        return
+    from .session import DeviceSession
+    profile = profile_of(check_name, runtime, benchmark_binary)
+    try:
+        with DeviceSession(profile) as session:
+            fp = session.fingerprint
+    except DeviceUnavailable as exc:
+        click.echo(f"{profile.name}: not ready: {exc}")
+        return 1
+    click.echo(f"{profile.name}: ready: {session.transport.describe()}, {fp['runtime']} "
+               f"{fp['runtime_version']}, {fp['host_cpu']} ({fp['host']})")
 
 
 @cli.command()
@@ -50,20 +80,24 @@ def blocks(space_name):
 
 
 @cli.command()
-@click.option("--device", "device_name", required=True, help="Device profile name or file.")
+@click.option("--device", "device_names", required=True, multiple=True,
+              help="Device profile name or file, ssh://USER@HOST[:PORT] or adb://SERIAL; "
+                   "repeat it for several units of one model measuring one table together.")
+@device_options
 @click.option("--space", "space_name", default="tiny", show_default=True,
               help="Preset name or space file.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Table to write (CSV); raw samples go beside it as .samples.json.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted table; measure only what is missing.")
-def measure(device_name, space_name, output, resume):
+def measure(device_names, runtime, benchmark_binary, space_name, output, resume):
     """Measure every block of a space on a device."""
     from .measure import measure as measure_table  # imports torch: only when measuring
-    profile = get_device(device_name)
+    profiles = [profile_of(name, runtime, benchmark_binary) for name in device_names]
     space = get_space(space_name)
-    table = measure_table(profile, space, output, resume=resume)
+    table = measure_table(profiles, space, output, resume=resume)
     unstable = int(table.df["unstable"].sum())
-    click.echo(f"wrote {output}: {len(table)} blocks of {space.name} on {profile.name}"
+    click.echo(f"wrote {output}: {len(table)} blocks of {space.name} on "
+               f"{table.fingerprint.get('device', '')}"
                + (f", {unstable} unstable" if unstable else ""))
 
 
@@ -142,13 +176,15 @@ def fit_predictor(table_path, output, folds):
 
 @cli.command()
 @click.option("--device", "device_name", required=True, help="Device profile name or file.")
+@device_options
 @click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
 @click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), default=None)
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the table's or predictor's space).")
 @click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def check(device_name, table_path, predictor_path, space_name, networks, seed):
+def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
+          seed):
     """Measure random whole networks and compare them with a table's sums and a predictor."""
     from .check import check_networks  # torch: only when checking
 
@@ -162,7 +198,7 @@ def check(device_name, table_path, predictor_path, space_name, networks, seed):
     space_name = space_name or (table.space if table else "") or (predictor.space if predictor else "")
     if not space_name:
         raise UserError("the table records no space; pass --space")
-    rows = check_networks(get_device(device_name), get_space(space_name), table, predictor,
+    rows = check_networks(profile_of(device_name, runtime, benchmark_binary), get_space(space_name), table, predictor,
                           networks, seed)
     for row in rows:
         click.echo("  ".join(f"{k} {v:.4g} ms" if isinstance(v, float) else f"{k} {v}"

@@ -6,19 +6,23 @@ $PXNAS_DEVICES (default ~/.config/pxnas/devices) or passes a file path as the de
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import yaml
 
 from .errors import UserError
+from .runtimes import RUNTIMES
 
 TRANSPORTS = ("local", "ssh", "adb")
-# runtime -> the model format it loads
-RUNTIMES = {"onnxruntime": "onnx", "tflite": "tflite", "torch": "torchscript",
-            "benchmark_model": "tflite"}
+DEFAULT_WORKDIR = {"adb": "/data/local/tmp/pxnas"}
+_ADHOC = re.compile(r"(?P<scheme>ssh|adb)://(?P<rest>.*)")
+_SSH = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
+                  r"(?::(?P<port>\d+))?")
+_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,25 @@ class DeviceProfile:
     batch: int = 1
     cpus: str = ""            # CPU list to pin to ("" = no pinning), e.g. "0" or "4-7"
     accelerator: str = "cpu"  # torch runtime only: cpu or cuda
-    host: str = ""            # ssh transport
-    serial: str = ""          # adb transport
+    # ssh transport
+    host: str = ""
+    port: int = 22
+    user: str = ""            # "" = ssh's own default (your ssh config, else your user name)
+    identity_file: str = ""   # "" = your ssh keys
+    known_hosts: str = ""     # "" = your known_hosts
+    python: str = "python3"   # the device's interpreter for the device script
+    workdir: str = ""         # where pushed files live there (default per transport)
+    # adb transport
+    serial: str = ""          # "" = the one phone attached
+    benchmark_binary: str = ""  # benchmark_model runtime: this machine's copy of the tool, pushed
+    # Runs that take hours: per-request timeout, reconnection with back-off, drift watch.
+    timeout_s: float = 120.0  # a request (one sample, one warm-up) that takes longer fails
+    reconnects: int = 3       # fresh connections tried after a transport failure
+    backoff_s: float = 1.0    # pause before reconnecting, doubled on each try
+    drift_every: int = 0      # time a sentinel block every this many samples (0: no drift watch)
+    drift_threshold: float = 0.1  # sentinel off its first latency by more: cool down, redo
+    cooldown_s: float = 30.0  # each cool-down's wait
+    cooldowns: int = 3        # cool-downs before accepting the device's new speed
     # Measurement method (see profiler/measure.py).
     warmup_s: float = 1.0     # at most this long warming up each block until its times settle
     rounds: int = 5           # rounds interleaved across all blocks
@@ -48,13 +69,18 @@ class DeviceProfile:
         if self.runtime not in RUNTIMES:
             raise UserError(f"device {self.name}: unknown runtime {self.runtime!r}; "
                             f"known: {', '.join(RUNTIMES)}")
-        for name in ("threads", "batch", "rounds", "runs_per_round"):
+        for name in ("threads", "batch", "rounds", "runs_per_round", "port"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"device {self.name}: {name} must be a positive integer")
-        if not isinstance(self.retries, int) or self.retries < 0:
-            raise UserError(f"device {self.name}: retries must be a non-negative integer")
-        for name in ("warmup_s", "min_sample_ms", "max_spread"):
+        for name in ("retries", "reconnects", "drift_every", "cooldowns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UserError(f"device {self.name}: {name} must be a non-negative integer")
+        for name in ("backoff_s", "cooldown_s"):
+            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
+                raise UserError(f"device {self.name}: {name} must be a non-negative number")
+        for name in ("warmup_s", "min_sample_ms", "max_spread", "timeout_s", "drift_threshold"):
             if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
                 raise UserError(f"device {self.name}: {name} must be a positive number")
 
@@ -65,10 +91,28 @@ class DeviceProfile:
                             f"got {self.cpus!r}")
         if self.accelerator not in ("cpu", "cuda"):
             raise UserError(f"device {self.name}: accelerator is cpu or cuda, got {self.accelerator!r}")
+        for name in ("host", "user", "identity_file", "known_hosts", "python", "workdir", "serial",
+                     "benchmark_binary"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, "" if value is None else str(value))
+        self._check_transport()
 
-    @property
-    def model_format(self) -> str:
-        return RUNTIMES[self.runtime]
+    def _check_transport(self):
+        if self.transport == "ssh":
+            m = _SSH.fullmatch(f"{self.user + '@' if self.user else ''}{self.host}")
+            if not self.host or not m:
+                raise UserError(f"device {self.name}: ssh needs host: a host name or address "
+                                f"(and user: a user name), got {self.host!r}")
+        if self.serial and not _SERIAL.fullmatch(self.serial):
+            raise UserError(f"device {self.name}: not an adb serial: {self.serial!r}")
+        if not self.python.strip():
+            raise UserError(f"device {self.name}: python names the device's interpreter")
+        if not self.workdir and self.transport != "local":
+            default = DEFAULT_WORKDIR.get(self.transport) or \
+                f"/tmp/pxnas-{self.user or getpass.getuser()}"
+            object.__setattr__(self, "workdir", default)
+        if self.transport != "local" and not self.workdir.startswith("/"):
+            raise UserError(f"device {self.name}: workdir must be an absolute path on the device")
 
 
 def _dirs() -> list[Path]:
@@ -108,13 +152,36 @@ def list_devices() -> list[DeviceProfile]:
     return [_load(path, name) for name, path in sorted(registry().items())]
 
 
-def get_device(name: str) -> DeviceProfile:
-    """A registered profile by name, or a profile file by path."""
+def _adhoc(name: str, scheme: str, rest: str, runtime: str | None) -> DeviceProfile:
+    if scheme == "ssh":
+        m = _SSH.fullmatch(rest)
+        if not m:
+            raise UserError(f"not an ssh device: {name!r}; write ssh://USER@HOST[:PORT]")
+        if not runtime:
+            raise UserError(f"{name}: say which runtime the board runs: --runtime "
+                            f"{'|'.join(r for r in RUNTIMES if r != 'benchmark_model')}")
+        return DeviceProfile(name=name, transport="ssh", runtime=runtime, host=m["host"],
+                             user=m["user"] or "", port=int(m["port"] or 22),
+                             description="ad-hoc ssh device")
+    if not _SERIAL.fullmatch(rest):
+        raise UserError(f"not an adb device: {name!r}; write adb://SERIAL (see adb devices)")
+    return DeviceProfile(name=name, transport="adb", runtime=runtime or "benchmark_model",
+                         serial=rest, description="ad-hoc adb device")
+
+
+def get_device(name: str, runtime: str | None = None, **settings) -> DeviceProfile:
+    """A registered profile by name, a profile file by path, or an ad-hoc device
+    (ssh://USER@HOST[:PORT], adb://SERIAL); `runtime` and `settings` override the profile's."""
     known = registry()
-    if name in known:
-        return _load(known[name], name)
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return _load(path, path.stem)
-    raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(known))} "
-                    f"(or a .yaml profile file)")
+    adhoc = _ADHOC.fullmatch(name)
+    if adhoc:
+        profile = _adhoc(name, adhoc["scheme"], adhoc["rest"], runtime)
+    elif name in known:
+        profile = _load(known[name], name)
+    elif Path(name).suffix in (".yaml", ".yml") and Path(name).exists():
+        profile = _load(Path(name), Path(name).stem)
+    else:
+        raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(known))} "
+                        f"(or a .yaml profile file, ssh://USER@HOST[:PORT], adb://SERIAL)")
+    changes = {k: v for k, v in (settings | {"runtime": runtime}).items() if v}
+    return replace(profile, **changes) if changes else profile

@@ -8,3 +8,17 @@ class UserError(Exception):
 
 class ToolError(RuntimeError):
     pass
+
+
+class DeviceError(ToolError):
+    """The device answered with an error: its runtime failed on a model (not worth retrying)."""
+
+
+class TransportError(ToolError):
+    """The way to the device failed: a lost connection, a vanished phone, a timeout. Worth retrying
+    after a pause, with a fresh connection."""
+
+
+class DeviceUnavailable(UserError):
+    """The device cannot be used at all (unreachable, refused, missing a runtime), found before any
+    work began."""

@@ -19,8 +19,7 @@ from . import __version__
 from .blockspec import BlockSpec
 from .errors import ToolError, UserError
 from .files import atomic_path
-
-SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "torchscript": ".pt"}
+from .runtimes import Runtime, formats
 
 
 @contextlib.contextmanager
@@ -35,35 +34,27 @@ def _quiet():
         logging.disable(logging.NOTSET)
 
 
+def suffix(fmt: str) -> str:
+    return _format(fmt).suffix
+
+
+def _format(fmt: str) -> Runtime:
+    known = formats()
+    if fmt not in known:
+        raise UserError(f"unknown export format {fmt!r}; known: {', '.join(known)}")
+    return known[fmt]
+
+
 def export(module, shape: tuple[int, ...], fmt: str, path: Path) -> Path:
     """Write torch `module` (evaluated on a float input of `shape`, NCHW) as `fmt` to `path`,
     atomically."""
-    import torch  # here, not at the top: measuring from a warm cache never needs torch
+    import torch  # here, not at the top: measuring from a warm export cache never needs torch
 
+    writer = _format(fmt).export
     module = module.eval()
     x = torch.randn(*shape)
     with atomic_path(path) as tmp, _quiet():
-        if fmt == "onnx":
-            torch.onnx.export(module, (x,), str(tmp), dynamo=True, external_data=False,
-                              optimize=True, verbose=False)
-        elif fmt == "torchscript":
-            with torch.no_grad():
-                torch.jit.save(torch.jit.trace(module, x), str(tmp))
-        elif fmt == "tflite":
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ logging
-            try:
-                import litert_torch
-            except ImportError:
-                raise UserError("TFLite export needs the optional extra: pip install 'pxnas[tflite]'") \
-                    from None
-            # Channel-last I/O as on a phone; without it the graph keeps NCHW with TRANSPOSE ops.
-            # (A classifier's output has no channels to move.)
-            with torch.no_grad():
-                outputs = [0] if module(x).dim() >= 3 else []
-            wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=outputs)
-            litert_torch.convert(wrapped, (x.permute(0, 2, 3, 1).contiguous(),)).export(str(tmp))
-        else:
-            raise UserError(f"unknown export format {fmt!r}; known: {', '.join(SUFFIX)}")
+        writer(module, x, tmp)
     return path
 
 
@@ -71,10 +62,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PXNAS_CACHE") or Path.home() / ".cache" / "pxnas")
 
 
-def block_file(spec: BlockSpec, fmt: str, batch: int = 1) -> Path:
-    """The exported model of one block, from the cache or exported now."""
+def block_file(spec: BlockSpec, runtime: Runtime, batch: int = 1) -> Path:
+    """The exported model of one block for `runtime`, from the cache or exported now."""
+    fmt = runtime.format
     tag = f"{spec.key}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
-    name = hashlib.sha1(tag.encode()).hexdigest()[:20] + SUFFIX[fmt]
+    name = hashlib.sha1(tag.encode()).hexdigest()[:20] + runtime.suffix
     path = cache_dir() / "blocks" / fmt / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

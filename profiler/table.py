@@ -12,8 +12,8 @@ CSV schema, version 1 (column `schema` = 1 in every row):
     space                     the search space the row was measured for (import: the preset covered)
     device, transport, runtime, runtime_version, threads, batch, host, host_cpu, cpu_affinity,
     governor, temperature_c, measured_at, pxnas_version
-                              the fingerprint; the first eight are checked: tables whose checked
-                              fingerprints differ are never merged
+                              the fingerprint (profiler/fingerprint.py); the first eight are
+                              checked: tables whose checked fingerprints differ are never merged
 
 Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
 table are kept beside it in T.samples.json (profiler/measure.py).
@@ -31,6 +31,7 @@ import pandas as pd
 from .blockspec import BlockSpec, parse_key
 from .errors import UserError
 from .files import atomic_path
+from .fingerprint import CHECKED, FIELDS, mismatch
 from .measurement import Measurement
 from .space import SearchSpace
 
@@ -39,9 +40,7 @@ SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "s
          "idskip"]
 STATS = ["latency_ms", "mean_ms", "std_ms", "iqr_ms", "min_ms", "spread", "samples", "warmup",
          "inner", "unstable"]
-CHECKED = ["device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
-           "host_cpu"]
-FINGERPRINT = CHECKED + ["cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version"]
+FINGERPRINT = list(FIELDS)
 COLUMNS = ["key"] + SHAPE + STATS + ["space"] + FINGERPRINT + ["schema"]
 
 
@@ -151,10 +150,9 @@ class LatencyTable:
     def merge(self, other: "LatencyTable") -> "LatencyTable":
         """Rows of both tables (rows of `other` win); refused unless measured the same way."""
         mine, theirs = self.fingerprint, other.fingerprint
-        differ = [c for c in CHECKED if mine and theirs and str(mine[c]) != str(theirs[c])]
+        differ = mine and theirs and mismatch(mine, theirs)
         if differ:
-            c = differ[0]
             raise UserError(f"refusing to merge {self.source} and {other.source}: they were measured "
-                            f"with different {c} ({mine[c]} vs {theirs[c]})")
+                            f"with different {differ}")
         keep = self.df[~self.df["key"].isin(other.df["key"])]
         return LatencyTable(pd.concat([keep, other.df], ignore_index=True), self.source)

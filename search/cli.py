@@ -14,10 +14,12 @@ from profiler.blocks import build_network
 from profiler.console import run
 from profiler.devices import get_device
 from profiler.errors import UserError
-from profiler.export import SUFFIX, export
+from profiler.export import export
 from profiler.files import atomic_path
 from profiler.measure import measure_models
-from profiler.runner import check_supported
+from profiler.runtimes import get_runtime
+from profiler.schedule import Model
+from profiler.session import check_supported
 from profiler.space import PRESETS, get_space
 from profiler.table import LatencyTable
 
@@ -144,9 +146,6 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
         raise UserError("--measure-on measures the exported network; drop --no-export")
     if profile:
         check_supported(profile)
-        if profile.model_format not in SUFFIX:
-            raise UserError(f"device {profile.name} loads {profile.model_format}, which pxsearch "
-                            f"cannot export")
     data = load_data(data_spec, space.resolution, seed)
     checkpoint = _check_out_dir(out, resume)
     if threads:
@@ -188,9 +187,10 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
         onnx_path = export(net, shape, "onnx", out / "derived.onnx")
         click.echo(f"wrote {onnx_path}")
     if profile:
-        path = onnx_path if profile.model_format == "onnx" else \
-            export(net, shape, profile.model_format, out / f"derived{SUFFIX[profile.model_format]}")
-        measured = measure_models(profile, {"network": (path, shape)},
+        runtime = get_runtime(profile.runtime)
+        path = onnx_path if runtime.format == "onnx" else \
+            export(net, shape, runtime.format, out / f"derived{runtime.suffix}")
+        measured = measure_models(profile, {"network": Model(path, shape)},
                                   progress=not quiet)["network"].median
         summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
         click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "

@@ -1,0 +1,136 @@
+"""The transports registry: how the host reaches a device.
+
+A transport is one module here with a `Transport` subclass. It starts a command on the device with
+pipes to it (the device script), runs a command and collects its output, and pushes and pulls
+files. Everything sent to a device's shell is quoted here, once: a key, path, serial or host can
+never become a command.
+
+Files are pushed content-addressed into the device's work directory (`files/<sha256><suffix>`):
+a model or binary is pushed once per device and reused by later runs, and a partial push never
+counts, because it is written under a temporary name and renamed when whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import subprocess
+from pathlib import Path
+
+from ..errors import TransportError
+
+ADDRESS_DIGITS = 24
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quote(argv: list[str]) -> str:
+    """One shell command line that runs exactly `argv`."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+class Transport:
+    name = ""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self._present: set[str] | None = None  # content-addressed files known on the device
+
+    # What each transport provides.
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def workdir(self) -> str:
+        return self.profile.workdir
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The local command line that runs `argv` on the device."""
+        raise NotImplementedError
+
+    def send(self, local: Path, remote: str) -> None:
+        """Copy a local file to a device path."""
+        raise NotImplementedError
+
+    def pull(self, remote: str, local: Path) -> None:
+        raise NotImplementedError
+
+    def failure(self, proc: subprocess.CompletedProcess | None, stderr: str) -> str | None:
+        """The message for a failure of the transport itself (not of the command it ran), or None."""
+        return None
+
+    def connect(self) -> None:
+        """Reach the device once, raising TransportError with the reason when it cannot be."""
+
+    def check(self) -> list[str]:
+        """What is missing before this device can be reached, as lines for the user."""
+        return []
+
+    @property
+    def python(self) -> str:
+        """The interpreter that runs the device script there."""
+        return self.profile.python
+
+    def close(self) -> None:
+        pass
+
+    # Built on those.
+    def start(self, argv: list[str], stderr) -> subprocess.Popen:
+        """Start `argv` on the device with pipes to its stdin and stdout."""
+        return subprocess.Popen(self.command(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, bufsize=1)
+
+    def run(self, argv: list[str], timeout: float, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `argv` on the device; a failure of the transport raises TransportError, and so does
+        a failing command when `check`."""
+        try:
+            proc = subprocess.run(self.command(argv), capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise TransportError(f"{self.describe()}: {argv[0]} did not finish within "
+                                 f"{timeout:g} s") from None
+        broken = self.failure(proc, proc.stderr)
+        if broken:
+            raise TransportError(broken)
+        if check and proc.returncode != 0:
+            tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no message"]
+            raise TransportError(f"{self.describe()}: {quote(argv)} failed "
+                                 f"(exit {proc.returncode}): {tail[0]}")
+        return proc
+
+    def push(self, local: Path, mode: str = "") -> str:
+        """Push a local file into the device's content-addressed store; its device path."""
+        local = Path(local)
+        store = f"{self.workdir}/files"
+        name = file_digest(local)[:ADDRESS_DIGITS] + local.suffix
+        if self._present is None:
+            listing = self.run(["ls", "-1", store], timeout=self.profile.timeout_s, check=False)
+            self._present = set(listing.stdout.split()) if listing.returncode == 0 else set()
+        remote = f"{store}/{name}"
+        if name not in self._present:
+            self.run(["mkdir", "-p", store], timeout=self.profile.timeout_s)
+            partial = f"{store}/.{name}.part"
+            self.send(local, partial)
+            if mode:
+                self.run(["chmod", mode, partial], timeout=self.profile.timeout_s)
+            self.run(["mv", "-f", partial, remote], timeout=self.profile.timeout_s)
+            self._present.add(name)
+        return remote
+
+
+def _registry() -> dict[str, type[Transport]]:
+    from . import adb, local, ssh
+    return {t.name: t for t in (local.LocalTransport, ssh.SshTransport, adb.AdbTransport)}
+
+
+TRANSPORTS = _registry()
+
+
+def open_transport(profile) -> Transport:
+    return TRANSPORTS[profile.transport](profile)

@@ -1,0 +1,32 @@
+"""local: the machine pxprof runs on. Files are used where they are; nothing is copied."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+from . import Transport
+
+
+class LocalTransport(Transport):
+    name = "local"
+
+    def describe(self) -> str:
+        return f"this machine ({socket.gethostname()})"
+
+    def command(self, argv):
+        return [str(a) for a in argv]
+
+    @property
+    def python(self) -> str:
+        return sys.executable
+
+    def push(self, local: Path, mode: str = "") -> str:
+        return str(Path(local).resolve())
+
+    def send(self, local, remote):
+        raise AssertionError("the local transport copies nothing")
+
+    def pull(self, remote, local):
+        raise AssertionError("the local transport copies nothing")
