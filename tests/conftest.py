@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sshd import sshd_server  # noqa: F401  (a fixture: a real OpenSSH server on 127.0.0.1)
+
 BIN = Path(sys.executable).parent
 
 # A space small enough to export and measure in seconds: 6 blocks to profile.
@@ -35,7 +37,8 @@ def env(cache_dir):
 def run(env, tmp_path):
     """Run a console script in tmp_path; returns the CompletedProcess."""
     def _run(prog, *args, timeout=600, **kw):
-        return subprocess.run([str(BIN / prog), *map(str, args)], cwd=tmp_path, env=env,
+        kw.setdefault("env", env)
+        return subprocess.run([str(BIN / prog), *map(str, args)], cwd=tmp_path,
                               capture_output=True, text=True, timeout=timeout, **kw)
     return _run
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from profiler.space import get_space, space_from_dict
+from profiler.space import space_from_dict
 from profiler.table import LatencyTable, samples_path
 
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
@@ -110,8 +110,6 @@ def test_measure_bad_input(run, small_space, quick_device, tmp_path):
                          "-o", "t.csv"), "unknown space")
     assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
                          "-o", "no/dir/t.csv"), "does not exist")
-    assert_bad_input(run("pxprof", "measure", "--device", "pixel1", "--space", small_space,
-                         "-o", "t.csv"), "not supported yet")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "tvm"}))
     assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "unknown runtime")
@@ -158,3 +156,25 @@ def test_noisy_entries_are_measured_again(run, tmp_path, small_space):
         spreads = [_spread([t for r in a["rounds"] for t in r]) for a in block["attempts"]]
         assert table.loc[key, "spread"] == pytest.approx(min(spreads), rel=1e-4, abs=1e-9)
         assert table.loc[key, "unstable"]
+
+
+def test_drift_watch_redoes_samples(run, tmp_path, small_space):
+    # A threshold no real device meets: every check finds drift, cools down (briefly), rebases
+    # and takes the samples since the last check again.
+    drifting = tmp_path / "drifting.yaml"
+    drifting.write_text(yaml.safe_dump({**QUICK_DEVICE, "max_spread": 1.0, "drift_every": 4,
+                                        "drift_threshold": 1e-9, "cooldown_s": 0.01,
+                                        "cooldowns": 1}))
+    proc = run("pxprof", "measure", "--device", drifting, "--space", small_space, "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "cooling down" in proc.stderr
+    raw = json.loads((tmp_path / "t.samples.json").read_text())
+    events = raw["drift"]
+    assert events and all(e["cooldowns"] == 1 and e["rebased"] for e in events)
+    assert len(events[0]["redone"]) == 4
+    # A sample is taken again at most once, so the run ends however the device behaves.
+    assert sum(len(e["redone"]) for e in events) <= 9 * QUICK_DEVICE["rounds"]
+    # Redone samples replace the drifted ones: every block still has exactly `rounds` rounds.
+    for block in raw["blocks"].values():
+        assert [len(a["rounds"]) for a in block["attempts"]] == [QUICK_DEVICE["rounds"]]
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == 9
