@@ -13,6 +13,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -59,15 +60,23 @@ class PxbenchClient:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the process is gone; its end is reported below
-        try:
-            line = self._answers.get(timeout=self.profile.timeout_s + timeout)
-        except queue.Empty:
-            self.proc.kill()
-            raise TransportError(f"{self.transport.describe()}: no answer to {req['op']} within "
-                                 f"{self.profile.timeout_s + timeout:g} s") from None
-        if not line:
-            raise self._ended()
-        answer = json.loads(line)
+        deadline = time.monotonic() + self.profile.timeout_s + timeout
+        while True:
+            try:
+                line = self._answers.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                raise TransportError(f"{self.transport.describe()}: no answer to {req['op']} "
+                                     f"within {self.profile.timeout_s + timeout:g} s") from None
+            if not line:
+                raise self._ended()
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict):
+                break
+            # Not an answer (a login script on the device printed something): read on.
         if not answer.get("ok"):
             raise DeviceError(f"{self.transport.describe()}: {answer.get('error', 'device error')}")
         return answer

@@ -36,7 +36,6 @@ class DeviceSession:
             self.transport.close()
             raise DeviceUnavailable(str(exc)) from None
         self.fingerprint = fingerprint(profile, self.bench.facts)
-        self.reconnections = 0
 
     def _open(self):
         self.transport.connect()
@@ -62,7 +61,6 @@ class DeviceSession:
                 tqdm.write(f"pxprof: {exc}; reconnecting in {pause:g} s", file=sys.stderr)
                 self._drop()
                 time.sleep(pause)
-                self.reconnections += 1
 
     def _drop(self):
         if self.bench is not None:
