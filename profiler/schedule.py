@@ -109,6 +109,8 @@ def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Mo
         return session.call(sample)
 
     todo = [k for k in keys if samples.needs_work(k)]
+    # Everything this unit will load, pushed at once (a transport may batch what it sends).
+    session.call(lambda s: s.transport.push_many([models[k].path for k in todo]))
     while todo:
         for key in tqdm(todo, desc="warm-up", unit="model", leave=False, disable=bar.disable):
             if samples.open_attempt(key) is None:  # a new attempt: warm up and calibrate afresh

@@ -106,22 +106,29 @@ class Transport:
 
     def push(self, local: Path, mode: str = "") -> str:
         """Push a local file into the device's content-addressed store; its device path."""
-        local = Path(local)
+        return self.push_many([local], mode)[0]
+
+    def push_many(self, files: list[Path], mode: str = "") -> list[str]:
+        """Push the files the device does not have yet; the device paths of all of them."""
         store = f"{self.workdir}/files"
-        name = file_digest(local)[:ADDRESS_DIGITS] + local.suffix
         if self._present is None:
-            listing = self.run(["ls", "-1", store], timeout=self.profile.timeout_s, check=False)
-            self._present = set(listing.stdout.split()) if listing.returncode == 0 else set()
-        remote = f"{store}/{name}"
-        if name not in self._present:
-            self.run(["mkdir", "-p", store], timeout=self.profile.timeout_s)
+            listing = self.run(["sh", "-c", 'mkdir -p "$1" && ls -1 "$1"', "sh", store],
+                               timeout=self.profile.timeout_s)
+            self._present = set(listing.stdout.split())
+        names = [file_digest(f)[:ADDRESS_DIGITS] + Path(f).suffix for f in files]
+        missing = {n: Path(f) for n, f in zip(names, files) if n not in self._present}
+        if missing:
+            self.store(missing, store, mode or "644")
+            self._present.update(missing)
+        return [f"{store}/{n}" for n in names]
+
+    def store(self, files: dict[str, Path], store: str, mode: str) -> None:
+        """Copy files into the directory `store` under their names, each whole or not at all."""
+        for name, local in files.items():
             partial = f"{store}/.{name}.part"
             self.send(local, partial)
-            if mode:
-                self.run(["chmod", mode, partial], timeout=self.profile.timeout_s)
-            self.run(["mv", "-f", partial, remote], timeout=self.profile.timeout_s)
-            self._present.add(name)
-        return remote
+            self.run(["sh", "-c", 'chmod "$1" "$2" && mv -f "$2" "$3"', "sh", mode, partial,
+                      f"{store}/{name}"], timeout=self.profile.timeout_s)
 
 
 def _registry() -> dict[str, type[Transport]]:

@@ -22,8 +22,8 @@ class LocalTransport(Transport):
     def python(self) -> str:
         return sys.executable
 
-    def push(self, local: Path, mode: str = "") -> str:
-        return str(Path(local).resolve())
+    def push_many(self, files, mode=""):
+        return [str(Path(f).resolve()) for f in files]
 
     def send(self, local, remote):
         raise AssertionError("the local transport copies nothing")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import uuid
 from pathlib import Path
 
 from ..errors import TransportError
@@ -75,6 +77,19 @@ class SshTransport(Transport):
     def send(self, local, remote):
         with open(local, "rb") as f:
             self._stream(["sh", "-c", 'cat > "$1"', "sh", remote], stdin=f)
+
+    def store(self, files, store, mode):
+        # One tar stream, one command, however many files: each command costs a login shell on
+        # the board. They land in a directory of their own and are renamed whole into the store.
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                for name, local in files.items():
+                    tar.add(local, arcname=name)
+            archive.seek(0)
+            incoming = f"{store}/.incoming-{uuid.uuid4().hex}"
+            self._stream(["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1" && chmod "$3" "$1"/* '
+                          '&& mv -f "$1"/* "$2"/ && rmdir "$1"', "sh", incoming, store, mode],
+                         stdin=archive)
 
     def pull(self, remote, local):
         with open(local, "wb") as f:
