@@ -21,8 +21,10 @@ demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/pxprof measure --device cpu --space tiny -o $(DEMO)/cpu-tiny.csv --resume
 	$(BIN)/pxprof show $(DEMO)/cpu-tiny.csv
-	$(BIN)/pxprof fit-predictor --table $(DEMO)/cpu-tiny.csv -o $(DEMO)/cpu-tiny.predictor.json
-	$(BIN)/pxprof check --device cpu --table $(DEMO)/cpu-tiny.csv \
-		--predictor $(DEMO)/cpu-tiny.predictor.json --networks 3
+	test -e $(DEMO)/cpu-tiny.predictor.json || $(BIN)/pxprof fit-predictor \
+		--table $(DEMO)/cpu-tiny.csv -o $(DEMO)/cpu-tiny.predictor.json --calibrate-on cpu --networks 10
+	rm -rf $(DEMO)/validate
+	$(BIN)/pxprof validate --device cpu --table $(DEMO)/cpu-tiny.csv \
+		--predictor $(DEMO)/cpu-tiny.predictor.json --networks 10 -o $(DEMO)/validate
 	$(BIN)/pxsearch --predictor $(DEMO)/cpu-tiny.predictor.json --target-latency 40% \
 		--measure-on cpu -o $(DEMO)/search --resume

@@ -8,7 +8,10 @@ of the runtime. Non-negative weights keep it physical: more work never predicts 
 A `Predictor` adds what a user needs to trust it: the table it was fitted on (sha256), the
 device fingerprint, and its cross-validated error. It is saved as JSON and never unpickled.
 
-File history: 1 (pxnas 0.1) first version.
+File history: 1 (pxnas 0.1) first version; 2 adds `calibration` (null, or the calibration from
+block sums to whole networks measured end to end: form, scale, per_call_ms, each form's
+leave-one-out error, the networks and the fingerprint of the device they were measured on).
+Version 1 files are still read.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from profiler.blockspec import BlockSpec, parse_key
 from profiler.errors import UserError
 from profiler.files import write_json
+from profiler.latency import Calibration, LatencySource
 from profiler.table import LatencyTable
 
 from .features import FEATURES, feature_matrix
 
 FORMAT = "pxnas-predictor"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
 MODEL = "positive-linear"
 
 
@@ -51,14 +56,25 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True)
         # Relative least squares: weight each block by 1 / latency^2.
         weight = 1.0 / np.maximum(np.abs(y), 1e-12) ** 2 if self.relative else None
-        linear = LinearRegression(positive=True).fit(X, y, sample_weight=weight)
-        self.coef_, self.intercept_ = linear.coef_, float(linear.intercept_)
+        # The intercept is a column of ones among non-negative weights: the per-call cost of the
+        # runtime is never negative, whatever the table (an unconstrained fit can make it so).
+        ones = np.ones((len(X), 1))
+        linear = LinearRegression(positive=True, fit_intercept=False)
+        linear.fit(np.hstack([X, ones]), y, sample_weight=weight)
+        self.coef_, self.intercept_ = linear.coef_[:-1], float(linear.coef_[-1])
         return self
 
     def predict(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return X @ self.coef_ + self.intercept_
+
+
+def _number(value) -> float:
+    # JSON numbers only: a hand-edited "0.1" or true is refused, not coerced.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _errors(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -68,13 +84,15 @@ def _errors(y: np.ndarray, pred: np.ndarray) -> dict:
 
 
 @dataclass
-class Predictor:
+class Predictor(LatencySource):
     coef: dict[str, float]
     intercept_ms: float
     space: str
     fingerprint: dict
     table_sha256: str
     cv: dict
+    calibration: Calibration | None = None
+    calibration_info: dict | None = None  # form, cv, networks, fingerprint
 
     def regressor(self) -> LatencyRegressor:
         reg = LatencyRegressor()
@@ -83,17 +101,18 @@ class Predictor:
         reg.n_features_in_ = len(FEATURES)
         return reg
 
-    def predict_specs(self, specs: list[BlockSpec]) -> np.ndarray:
-        """Latency (ms) of each block measured alone, as a table would hold it; zero ops cost 0."""
-        specs = list(specs)
-        out = np.zeros(len(specs))
-        real = [i for i, s in enumerate(specs) if s.kind != "zero"]
-        if real:
-            out[real] = self.regressor().predict(feature_matrix([specs[i] for i in real]))
-        return out
+    source = "the predictor"
+
+    def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
+        """Latency (ms) of each block measured alone, as a table would hold it."""
+        return self.regressor().predict(feature_matrix(specs))
 
     def save(self, path: Path) -> None:
-        write_json(path, {"format": FORMAT, "version": VERSION, "model": MODEL, **asdict(self)})
+        data = asdict(self)
+        info = data.pop("calibration_info")
+        data["calibration"] = None if self.calibration is None else {**asdict(self.calibration),
+                                                                     **(info or {})}
+        write_json(path, {"format": FORMAT, "version": VERSION, "model": MODEL, **data})
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":
@@ -105,25 +124,39 @@ class Predictor:
             raise UserError(f"{path}: not a pxnas predictor ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path}: not a pxnas predictor file")
-        if data.get("version") != VERSION or data.get("model") != MODEL:
+        if data.get("version") not in READS or data.get("model") != MODEL:
             raise UserError(f"{path}: predictor version {data.get('version')} / model "
-                            f"{data.get('model')!r}; this pxnas reads version {VERSION} / {MODEL!r}")
+                            f"{data.get('model')!r}; this pxnas reads versions "
+                            f"{', '.join(map(str, READS))} / {MODEL!r}")
         try:
-            coef = {f: float(data["coef"][f]) for f in FEATURES}
-            pred = cls(coef, float(data["intercept_ms"]), str(data["space"]), dict(data["fingerprint"]),
-                       str(data["table_sha256"]), dict(data["cv"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path}: malformed predictor ({exc!r})") from None
-        if not all(math.isfinite(v) for v in [*coef.values(), pred.intercept_ms]):
-            raise UserError(f"{path}: malformed predictor (non-finite weights)")
+            coef = {f: _number(data["coef"][f]) for f in FEATURES}
+            cal = data.get("calibration")
+            calibration = None if cal is None else \
+                Calibration(_number(cal["scale"]), _number(cal["per_call_ms"]))
+            info = None if cal is None else {k: v for k, v in cal.items()
+                                             if k not in ("scale", "per_call_ms")}
+            pred = cls(coef, _number(data["intercept_ms"]), str(data["space"]),
+                       dict(data["fingerprint"]), str(data["table_sha256"]), dict(data["cv"]),
+                       calibration, info)
+        except (KeyError, TypeError, ValueError, UserError) as exc:
+            raise UserError(f"{path}: malformed predictor ({exc})") from None
+        if not all(math.isfinite(v) and v >= 0 for v in [*coef.values(), pred.intercept_ms]):
+            raise UserError(f"{path}: malformed predictor (weights must be finite and "
+                            f"non-negative)")
+        pred.source = str(path)
         return pred
 
 
-def fit_table(path: Path, folds: int = 5, seed: int = 0) -> Predictor:
-    """Fit a predictor to the latency table at `path`, with k-fold cross-validated error."""
-    table = LatencyTable.load(path)
+def fit_table(paths: Path | list[Path], folds: int = 5, seed: int = 0) -> Predictor:
+    """Fit a predictor to the latency table(s) at `paths` (merged: they must have been measured
+    the same way), with k-fold cross-validated error."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    table = LatencyTable.load(paths[0])
+    for path in paths[1:]:
+        table = table.merge(LatencyTable.load(path))
+    name = " + ".join(map(str, paths))
     if len(table) < max(folds, len(FEATURES) + 1):
-        raise UserError(f"{path}: {len(table)} rows are too few to fit and cross-validate "
+        raise UserError(f"{name}: {len(table)} rows are too few to fit and cross-validate "
                         f"({folds} folds, {len(FEATURES) + 1} weights)")
     X = feature_matrix([parse_key(k) for k in table.keys])
     y = table.df["latency_ms"].to_numpy(float)
@@ -132,7 +165,9 @@ def fit_table(path: Path, folds: int = 5, seed: int = 0) -> Predictor:
     reg = LatencyRegressor().fit(X, y)
     fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
           for k, v in table.fingerprint.items()}
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
     return Predictor(coef=dict(zip(FEATURES, map(float, reg.coef_))), intercept_ms=reg.intercept_,
                      space=table.space, fingerprint=json.loads(json.dumps(fp, default=str)),
-                     table_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-                     cv={"folds": folds, **_errors(y, cv_pred)})
+                     table_sha256=digest.hexdigest(), cv={"folds": folds, **_errors(y, cv_pred)})

@@ -26,16 +26,14 @@ def random_architectures(space: SearchSpace, n: int, seed: int) -> list[list[str
     return [[rng.choice(layer.ops) for layer in space.layers()] for _ in range(n)]
 
 
-def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
-                   predictor, n: int, seed: int) -> list[dict]:
+def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[list[str]],
+                     seed: int) -> list[float]:
+    """Build, export and measure each architecture end to end; the median latency of each, ms."""
     import torch
 
     from .blocks import build_network
 
     check_supported(profile)  # before exporting anything
-    archs = random_architectures(space, n, seed)
-    if table is not None:
-        table.network_latency(space, archs[0])  # a table that lacks blocks fails before measuring
     shape = (profile.batch, space.in_channels, space.resolution, space.resolution)
     runtime = get_runtime(profile.runtime)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,12 +44,21 @@ def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTab
             export(build_network(space, choices), shape, runtime.format, path)
             models[f"net{i}"] = Model(path, shape)
         measured = measure_models(profile, models)
+    return [measured[f"net{i}"].median for i in range(len(archs))]
+
+
+def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
+                   predictor, n: int, seed: int) -> list[dict]:
+    archs = random_architectures(space, n, seed)
+    for source in (table, predictor):
+        if source is not None:  # a source lacking blocks fails before measuring
+            source.architecture_latency(space, archs[0])
+    measured = measure_networks(profile, space, archs, seed)
     rows = []
-    for i, choices in enumerate(archs):
-        row = {"arch": " ".join(choices), "measured": measured[f"net{i}"].median}
-        if table is not None:
-            row["table"] = table.network_latency(space, choices)
-        if predictor is not None:
-            row["predictor"] = float(predictor.predict_specs(space.network(choices)).sum())
+    for choices, ms in zip(archs, measured):
+        row = {"arch": " ".join(choices), "measured": ms}
+        for name, source in (("table", table), ("predictor", predictor)):
+            if source is not None:
+                row[name] = source.architecture_latency(space, choices)
         rows.append(row)
     return rows

@@ -63,8 +63,16 @@ def devices(check_name, runtime, benchmark_binary):
 
 
 @cli.command()
-def spaces():
+@click.option("--json", "as_json", is_flag=True,
+              help="Each preset's resolution and each searchable layer's candidate ops, as JSON.")
+def spaces(as_json):
     """List the preset search spaces."""
+    if as_json:
+        import json
+        click.echo(json.dumps({name: {"resolution": get_space(name).resolution,
+                                      "layers": [layer.ops for layer in get_space(name).layers()]}
+                               for name in list_spaces()}))
+        return
     for name in list_spaces():
         s = get_space(name)
         click.echo(f"{name:18} {s.resolution} px, {len(s.layers())} searchable layers, "
@@ -157,21 +165,57 @@ def merge(tables, output):
 
 
 @cli.command("fit-predictor")
-@click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
+@click.option("--table", "table_paths", type=click.Path(path_type=Path), required=True,
+              multiple=True, help="Latency table(s) of one device; several are merged.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
               help="Cross-validation folds for the reported error.")
-def fit_predictor(table_path, output, folds):
-    """Fit a latency predictor to a table; report its cross-validated error."""
-    from predictors import fit_table  # scikit-learn: only when fitting
+@click.option("--calibrate-on", "device_name", default=None, metavar="DEVICE",
+              help="Measure random whole networks on DEVICE and calibrate block sums to them.")
+@device_options
+@click.option("--networks", type=click.IntRange(3), default=10, show_default=True,
+              help="Networks measured for the calibration.")
+@click.option("--space", "space_name", default=None,
+              help="Space of the calibration networks (default: the table's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def fit_predictor(table_paths, output, folds, device_name, runtime, benchmark_binary, networks,
+                  space_name, seed):
+    """Fit a latency predictor to tables; report its cross-validated error; calibrate it to whole
+    networks measured end to end."""
+    from predictors import calibrate, fit_table  # scikit-learn: only when fitting
 
     check_writable(output)
-    predictor = fit_table(table_path, folds)
-    predictor.save(output)
+    profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
+    predictor = fit_table(list(table_paths), folds)
     cv = predictor.cv
-    click.echo(f"wrote {output}: {folds}-fold cross-validated error per block: mean {cv['mape']:.1%}, "
+    click.echo(f"{folds}-fold cross-validated error per block: mean {cv['mape']:.1%}, "
                f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, max {cv['max_ape']:.1%}; "
                f"per-call cost {predictor.intercept_ms * 1e3:.3g} us")
+    if profile:
+        space = get_space(_space_name(space_name, predictor))
+        predictor = calibrate(predictor, profile, space, networks, seed)
+        info, cal = predictor.calibration_info, predictor.calibration
+        errors = ", ".join(f"{form} {err:.1%}" for form, err in info["cv_mape"].items())
+        click.echo(f"calibration on {networks} networks measured on {profile.name}: "
+                   f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
+                   f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}")
+    predictor.save(output)
+    click.echo(f"wrote {output}")
+
+
+def _space_name(given, *sources) -> str:
+    name = given or next((s.space for s in sources if s is not None and s.space), "")
+    if not name:
+        raise UserError("the latency source records no space; pass --space")
+    return name
+
+
+def _sources(table_path, predictor_path):
+    from predictors import load, open_source
+
+    source = open_source(table_path, predictor_path)
+    table = LatencyTable.load(table_path) if table_path else None
+    return source, table, (load(predictor_path) if predictor_path else None)
 
 
 @cli.command()
@@ -188,18 +232,10 @@ def check(device_name, runtime, benchmark_binary, table_path, predictor_path, sp
     """Measure random whole networks and compare them with a table's sums and a predictor."""
     from .check import check_networks  # torch: only when checking
 
-    if table_path is None and predictor_path is None:
-        raise UserError("give --table, --predictor or both")
-    table = LatencyTable.load(table_path) if table_path else None
-    predictor = None
-    if predictor_path:
-        from predictors import load
-        predictor = load(predictor_path)
-    space_name = space_name or (table.space if table else "") or (predictor.space if predictor else "")
-    if not space_name:
-        raise UserError("the table records no space; pass --space")
-    rows = check_networks(profile_of(device_name, runtime, benchmark_binary), get_space(space_name), table, predictor,
-                          networks, seed)
+    _, table, predictor = _sources(table_path, predictor_path)
+    space = get_space(_space_name(space_name, table, predictor))
+    rows = check_networks(profile_of(device_name, runtime, benchmark_binary), space, table,
+                          predictor, networks, seed)
     for row in rows:
         click.echo("  ".join(f"{k} {v:.4g} ms" if isinstance(v, float) else f"{k} {v}"
                              for k, v in row.items()))
@@ -211,14 +247,77 @@ def check(device_name, runtime, benchmark_binary, table_path, predictor_path, sp
 
 
 @cli.command()
-@click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
+@click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
+@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), default=None)
 @click.option("--arch", "arch_path", type=click.Path(path_type=Path), required=True)
 @click.option("--space", "space_name", default=None, help="Override the architecture's space.")
-def predict(table_path, arch_path, space_name):
-    """Table latency of one architecture: its blocks and fixed layers summed, in ms."""
-    table = LatencyTable.load(table_path)
+def predict(table_path, predictor_path, arch_path, space_name):
+    """Whole-network latency of one architecture, in ms: a table's block sum, or a predictor's
+    (calibrated when it is; a table given too is used where it has the block)."""
+    source, _, _ = _sources(table_path, predictor_path)
     space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
-    click.echo(f"{table.network_latency(space, choices):.4f} ms")
+    calibrated = " (calibrated)" if getattr(source, "calibration", None) else ""
+    click.echo(f"{source.architecture_latency(space, choices):.6g} ms{calibrated}")
+
+
+@cli.command("export")
+@click.option("--arch", "arch_path", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="NET.onnx, NET.tflite or NET.pt (TorchScript): the format is the suffix.")
+@click.option("--space", "space_name", default=None, help="Override the architecture's space.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+def export_cmd(arch_path, output, space_name, batch, seed):
+    """Write the whole network of an architecture (random weights: latency does not depend on
+    them)."""
+    from .runtimes import formats
+    by_suffix = {rt.suffix: fmt for fmt, rt in formats().items()}
+    if output.suffix not in by_suffix:
+        raise UserError(f"cannot tell the format of {output}: use a suffix among "
+                        f"{', '.join(by_suffix)}")
+    check_writable(output)
+    space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
+    import torch
+
+    from .blocks import build_network
+    from .export import export
+    torch.manual_seed(seed)
+    shape = (batch, space.in_channels, space.resolution, space.resolution)
+    export(build_network(space, choices), shape, by_suffix[output.suffix], output)
+    click.echo(f"wrote {output}: {space.name}, input {'x'.join(map(str, shape))}")
+
+
+@cli.command()
+@click.option("--device", "device_name", required=True, help="Device profile name or file.")
+@device_options
+@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), required=True)
+@click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
+@click.option("--space", "space_name", default=None,
+              help="Preset or space file (default: the predictor's space).")
+@click.option("--networks", type=click.IntRange(2), default=20, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Report directory: report.csv and scatter.png.")
+def validate(device_name, runtime, benchmark_binary, predictor_path, table_path, space_name,
+             networks, seed, out_dir):
+    """Measure fresh random networks end to end against the table sum, the predictor and a
+    FLOPs baseline; write report.csv and scatter.png."""
+    from predictors.validate import LABELS, validate as run_validation
+
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UserError(f"{out_dir} exists and is not an empty directory; choose another")
+    if not out_dir.parent.is_dir():
+        raise UserError(f"cannot write {out_dir}: directory {out_dir.parent} does not exist")
+    _, table, predictor = _sources(table_path, predictor_path)
+    space = get_space(_space_name(space_name, predictor, table))
+    profile = profile_of(device_name, runtime, benchmark_binary)
+    _, summary = run_validation(profile, space, predictor, table, networks, seed, out_dir)
+    click.echo(f"{networks} networks of {space.name} measured end to end on {profile.name}:")
+    click.echo(f"{'method':16} {'RMSE ms':>9} {'MAPE':>7} {'±5 %':>7} {'±10 %':>7}")
+    for method, m in summary.items():
+        click.echo(f"{LABELS[method]:16} {m['rmse_ms']:9.4g} {m['mape']:7.1%} {m['within_5']:7.0%} "
+                   f"{m['within_10']:7.0%}")
+    click.echo(f"wrote {out_dir / 'report.csv'} and {out_dir / 'scatter.png'}")
 
 
 def main():

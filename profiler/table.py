@@ -31,9 +31,9 @@ import pandas as pd
 from .blockspec import BlockSpec, parse_key
 from .errors import UserError
 from .files import atomic_path
+from .latency import LatencySource
 from .fingerprint import CHECKED, FIELDS, mismatch
 from .measurement import Measurement
-from .space import SearchSpace
 
 SCHEMA = 1
 SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
@@ -61,7 +61,7 @@ def measurement_row(m: Measurement, max_spread: float) -> dict:
             "unstable": m.spread > max_spread}
 
 
-class LatencyTable:
+class LatencyTable(LatencySource):
     def __init__(self, rows: pd.DataFrame, source: str = "table"):
         self.source = source
         self.df = self._validate(rows.reset_index(drop=True))
@@ -131,21 +131,13 @@ class LatencyTable:
         return names.pop() if len(names) == 1 else ""
 
     def latency(self, spec: BlockSpec) -> float:
-        if spec.kind == "zero":
-            return 0.0
-        return self._latency[spec.key]
+        return float(self.block_latencies([spec])[0])
 
     def missing(self, specs) -> list[str]:
         return [s.key for s in specs if s.kind != "zero" and s.key not in self._latency]
 
-    def network_latency(self, space: SearchSpace, choices: list[str]) -> float:
-        """The table latency of one architecture: the sum of its blocks, fixed layers included."""
-        specs = space.network(choices)
-        missing = self.missing(specs)
-        if missing:
-            raise UserError(f"{self.source} lacks {len(missing)} block(s) of this architecture: "
-                            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        return sum(self.latency(s) for s in specs)
+    def _latencies(self, specs):
+        return [self._latency[s.key] for s in specs]
 
     def merge(self, other: "LatencyTable") -> "LatencyTable":
         """Rows of both tables (rows of `other` win); refused unless measured the same way."""

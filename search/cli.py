@@ -21,7 +21,6 @@ from profiler.runtimes import get_runtime
 from profiler.schedule import Model
 from profiler.session import check_supported
 from profiler.space import PRESETS, get_space
-from profiler.table import LatencyTable
 
 from .data import load_data
 from .figure import write_architecture_svg
@@ -35,22 +34,15 @@ DEFAULTS = SearchConfig(target_ms=1.0)
 
 
 def _space_and_latency(table_path, predictor_path, space_name):
-    if table_path is None and predictor_path is None:
-        raise UserError("give a latency source: --latency-table T.csv, --predictor P.json, or both "
-                        "(the predictor then fills the blocks the table lacks)")
-    table = LatencyTable.load(table_path) if table_path is not None else None
-    predictor = predictors.load(predictor_path) if predictor_path is not None else None
-    recorded = (table.space if table else "") or getattr(predictor, "space", "")
-    if space_name is None and not recorded:
+    source = predictors.open_source(table_path, predictor_path)
+    if space_name is None and not source.space:
         raise UserError(f"{table_path or predictor_path} records no search space; pass --space")
-    space = get_space(space_name or recorded)
-    if table and table.space and table.space != space.name and predictor is None:
-        raise UserError(f"{table_path} was measured for space {table.space!r}, not {space.name!r}; "
+    space = get_space(space_name or source.space)
+    if source.space and source.space != space.name and predictor_path is None:
+        raise UserError(f"{table_path} was measured for space {source.space!r}, not {space.name!r}; "
                         f"measure that space with pxprof measure --space {space_name}")
-    latency = ExpectedLatency(space, table, fallback=predictor) if table else \
-        ExpectedLatency(space, predictor)
-    source = " + ".join(str(p) for p in (table_path, predictor_path) if p is not None)
-    return space, space_name or recorded, latency, source
+    names = " + ".join(str(p) for p in (table_path, predictor_path) if p is not None)
+    return space, space_name or source.space, ExpectedLatency(space, source), names
 
 
 def _target_ms(text: str, latency: ExpectedLatency) -> float:

@@ -1,66 +1,35 @@
 """ExpectedLatency: E[LAT] = fixed + sum_i sum_j p_ij L_ij, differentiable in the path probabilities.
 
-L[layer, candidate] comes from a LatencyTable (`zero` ops cost 0) or from a predictor: any object
-with `predict_specs(list[BlockSpec]) -> array of ms`. The fixed layers (stem, first block, head) are
-a constant. With one-hot probabilities E[LAT] is the table latency of that architecture exactly.
+L[layer, candidate] and the constant `fixed` (the fixed layers, and a calibrated source's constant)
+come from a latency source (profiler/latency.py): a table, a predictor, or a table whose gaps a
+predictor fills. With one-hot probabilities E[LAT] is that source's network latency exactly.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from profiler.blockspec import BlockSpec
 from profiler.errors import UserError
+from profiler.latency import LatencySource
 from profiler.space import SearchSpace
-from profiler.table import LatencyTable
-
-
-def _table_costs(table: LatencyTable, space: SearchSpace, specs: list[BlockSpec],
-                 fallback=None) -> list[float]:
-    missing = list(dict.fromkeys(table.missing(specs)))
-    if missing and fallback is not None:
-        # The predictor fills exactly the blocks the table lacks; measured entries win.
-        lacking = [s for s in specs if s.key in set(missing)]
-        filled = dict(zip((s.key for s in lacking), _predicted_costs(fallback, lacking)))
-        return [filled[s.key] if s.key in filled else table.latency(s) for s in specs]
-    if missing:
-        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        raise UserError(f"{table.source} lacks {len(missing)} block(s) that space {space.name!r} "
-                        f"needs: {shown}")
-    return [table.latency(s) for s in specs]
-
-
-def _predicted_costs(predictor, specs: list[BlockSpec]) -> list[float]:
-    # Zero ops cost nothing and are not something a predictor was trained on.
-    real = [s for s in specs if s.kind != "zero"]
-    ms = np.asarray(predictor.predict_specs(real), dtype=float).reshape(-1)
-    if len(ms) != len(real) or not np.all(np.isfinite(ms)):
-        raise UserError(f"the predictor returned {len(ms)} values for {len(real)} blocks, "
-                        f"or a value that is not finite")
-    it = iter(ms.tolist())
-    return [0.0 if s.kind == "zero" else max(next(it), 0.0) for s in specs]
 
 
 class ExpectedLatency(nn.Module):
-    def __init__(self, space: SearchSpace, source, fallback=None):
-        """`source`: a LatencyTable, or a predictor with predict_specs(list[BlockSpec]) -> ms.
-        `fallback`: a predictor for the blocks a table lacks (otherwise they are an error)."""
+    def __init__(self, space: SearchSpace, source: LatencySource):
         super().__init__()
-        self.space = space
+        if not isinstance(source, LatencySource):
+            raise TypeError("ExpectedLatency needs a LatencySource (a table, a predictor, or both)")
+        self.space, self.source = space, source
         layers = space.layers()
         specs = space.fixed() + [s for layer in layers for s in layer.candidates.values()]
-        if isinstance(source, LatencyTable):
-            costs = _table_costs(source, space, specs, fallback)
-        elif callable(getattr(source, "predict_specs", None)):
-            costs = _predicted_costs(source, specs)
-        else:
-            raise TypeError("ExpectedLatency needs a LatencyTable or an object with predict_specs()")
+        source.check_covers(specs, f"space {space.name!r}")
+        costs, constant = source.network_terms(specs)
+        costs = costs.tolist()
         n_fixed = len(space.fixed())
-        self.fixed_ms = float(sum(costs[:n_fixed]))
+        self.fixed_ms = float(sum(costs[:n_fixed]) + constant)
         self.ops = [layer.ops for layer in layers]
         width = max(len(ops) for ops in self.ops)
         # Padded to a matrix; a layer without `zero` has one op fewer, its padding cell is masked.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from profiler.blockspec import BlockSpec
+from profiler.latency import LatencySource
 from profiler.space import SearchSpace
 from profiler.table import LatencyTable, shape_row
 
@@ -39,8 +40,9 @@ def synthetic_table(space: SearchSpace, drop: int = 0) -> LatencyTable:
     return LatencyTable.from_rows(rows, space.name, FINGERPRINT)
 
 
-class MacsPredictor:
-    """The duck-typed predictor interface: predict_specs(list[BlockSpec]) -> ms."""
+class MacsPredictor(LatencySource):
+    """A latency source of the synthetic law, as a predictor would be."""
+    source, space = "the synthetic law", ""
 
-    def predict_specs(self, specs):
+    def _latencies(self, specs):
         return np.array([synthetic_ms(s) for s in specs])

@@ -11,6 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from predictors import LatencyRegressor, Predictor, fit_table
 from predictors.features import FEATURES, block_features
 from profiler.blockspec import parse_key
+from profiler.latency import Filled
 from profiler.space import get_space
 from profiler.table import LatencyTable, shape_row
 from search.latency import ExpectedLatency
@@ -64,7 +65,7 @@ def test_fit_recovers_a_known_law(tmp_path):
     pred.save(tmp_path / "p.json")
     again = Predictor.load(tmp_path / "p.json")
     specs = space.blocks()
-    np.testing.assert_allclose(again.predict_specs(specs), [law_ms(s) for s in specs], rtol=1e-5)
+    np.testing.assert_allclose(again.block_latencies(specs), [law_ms(s) for s in specs], rtol=1e-5)
 
 
 def test_predictor_fills_what_a_table_lacks(tmp_path):
@@ -73,7 +74,7 @@ def test_predictor_fills_what_a_table_lacks(tmp_path):
     dropped = [s.key for s in space.blocks()[5:9]]
     partial = LatencyTable.load(law_table(space, tmp_path / "part.csv", drop=dropped))
     full = ExpectedLatency(space, LatencyTable.load(tmp_path / "full.csv"))
-    filled = ExpectedLatency(space, partial, fallback=pred)
+    filled = ExpectedLatency(space, Filled(partial, pred))
     choices = [layer.ops[0] for layer in space.layers()]
     assert filled.latency(choices) == pytest.approx(full.latency(choices), rel=1e-6)
 

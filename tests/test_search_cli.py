@@ -54,7 +54,7 @@ def test_search_writes_architecture_log_picture_and_onnx(tiny_table, bounds, tmp
     assert space.name == "tiny"
     arch = json.loads((out / "arch.json").read_text())
     table = synthetic_table(space)
-    assert arch["predicted_latency_ms"] == pytest.approx(table.network_latency(space, choices), rel=1e-5)
+    assert arch["predicted_latency_ms"] == pytest.approx(table.architecture_latency(space, choices), rel=1e-5)
     assert 0.0 <= arch["test_accuracy"] <= 1.0
     log = (out / "search_log.csv").read_text().splitlines()
     header = log[0].split(",")

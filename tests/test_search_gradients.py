@@ -54,12 +54,12 @@ def test_one_hot_probabilities_give_the_table_latency(tiny, table):
         choices = [rng.choice(layer.ops) for layer in tiny.layers()]
         one_hot = [torch.nn.functional.one_hot(torch.tensor(layer.ops.index(c)), len(layer.ops))
                    .double() for layer, c in zip(tiny.layers(), choices)]
-        exact = table.network_latency(tiny, choices)
+        exact = table.architecture_latency(tiny, choices)
         assert float(lat(one_hot)) == pytest.approx(exact, rel=1e-12)
         assert lat.latency(choices) == pytest.approx(exact, rel=1e-12)
     lo, hi = lat.bounds()
     fastest = [min(layer.ops, key=lambda o: table.latency(layer.candidates[o])) for layer in tiny.layers()]
-    assert lo == pytest.approx(table.network_latency(tiny, fastest))
+    assert lo == pytest.approx(table.architecture_latency(tiny, fastest))
     assert lo < hi
 
 

@@ -1,0 +1,117 @@
+"""Predictions against whole networks measured end to end: the report a user trusts a predictor by.
+
+Fresh random networks of the space (none of those a calibration was fitted on) are measured on the
+device and set beside each method: the table's plain block sum, the predictor (calibrated when it
+is), and a FLOPs-proportional baseline (latency = k * MACs, with k from the calibration networks,
+or else from the predictor's own block sums).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from profiler.files import atomic_path, write_text
+from profiler.space import SearchSpace
+
+from .features import FEATURES, feature_matrix
+
+MACS = [i for i, f in enumerate(FEATURES) if f.startswith("mmacs")]
+
+
+def mmacs(space: SearchSpace, choices: list[str]) -> float:
+    return float(feature_matrix(space.network(choices))[:, MACS].sum())
+
+
+def fresh_architectures(space: SearchSpace, n: int, seed: int, exclude: list[list[str]]):
+    """n random architectures, none of them in `exclude`."""
+    from profiler.check import random_architectures
+
+    seen = {tuple(a) for a in exclude}
+    found = []
+    for attempt in range(100):
+        for arch in random_architectures(space, n, seed + 7919 * attempt):
+            if tuple(arch) not in seen and len(found) < n:
+                seen.add(tuple(arch))
+                found.append(arch)
+        if len(found) == n:
+            return found
+    raise ValueError(f"space {space.name} has too few architectures for {n} fresh ones")
+
+
+def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    rel = predicted / measured - 1
+    return {"rmse_ms": float(np.sqrt(np.mean((predicted - measured) ** 2))),
+            "mape": float(np.mean(np.abs(rel))),
+            "within_5": float(np.mean(np.abs(rel) <= 0.05)),
+            "within_10": float(np.mean(np.abs(rel) <= 0.10))}
+
+
+def flops_rate(predictor, space: SearchSpace, archs) -> float:
+    """ms per M MACs of the baseline."""
+    info = predictor.calibration_info or {}
+    nets = info.get("networks") or []
+    if nets:
+        return sum(n["measured_ms"] for n in nets) / sum(mmacs(space, n["choices"]) for n in nets)
+    return sum(predictor.architecture_latency(space, a) for a in archs) / \
+        sum(mmacs(space, a) for a in archs)
+
+
+def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
+             out_dir: Path) -> tuple[list[dict], dict[str, dict]]:
+    """Measure n fresh networks; write report.csv and scatter.png into out_dir."""
+    import pandas as pd
+
+    from profiler.check import measure_networks
+
+    calibrated_on = [net["choices"] for net in (predictor.calibration_info or {}).get("networks", [])]
+    archs = fresh_architectures(space, n, seed, calibrated_on)
+    for source in (table, predictor):
+        if source is not None:  # a source lacking blocks fails before measuring
+            source.architecture_latency(space, archs[0])
+    measured = measure_networks(profile, space, archs, seed)
+    rate = flops_rate(predictor, space, archs)
+    rows = []
+    for choices, ms in zip(archs, measured):
+        row = {"arch": " ".join(choices), "measured_ms": ms}
+        if table is not None:
+            row["table_ms"] = table.architecture_latency(space, choices)
+        row["predictor_ms"] = predictor.architecture_latency(space, choices)
+        row["flops_ms"] = rate * mmacs(space, choices)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    methods = [c for c in ("table_ms", "predictor_ms", "flops_ms") if c in df]
+    summary = {m: metrics(df[m].to_numpy(), df["measured_ms"].to_numpy()) for m in methods}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "report.csv", df.to_csv(index=False, float_format="%.6g"))
+    _scatter(df, methods, out_dir / "scatter.png",
+             f"{space.name} on {profile.name}: {n} networks measured end to end")
+    return rows, summary
+
+
+LABELS = {"table_ms": "table sum", "predictor_ms": "predictor", "flops_ms": "FLOPs baseline"}
+
+
+def _scatter(df, methods, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    measured = df["measured_ms"]
+    lo, hi = measured.min() * 0.8, measured.max() * 1.2
+    for m in methods:
+        lo, hi = min(lo, df[m].min() * 0.95), max(hi, df[m].max() * 1.05)
+    line = np.array([lo, hi])
+    ax.fill_between(line, line * 0.9, line * 1.1, color="0.9", label="±10 %")
+    ax.plot(line, line, color="0.4", lw=1, label="y = x")
+    for m in methods:
+        ax.scatter(measured, df[m], s=18, label=LABELS[m])
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured (ms)", ylabel="predicted (ms)",
+           title=title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

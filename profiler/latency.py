@@ -1,0 +1,116 @@
+"""Latency sources: where the latency of a block, and of a whole network, comes from.
+
+One protocol for a latency table, a predictor, and a table whose gaps a predictor fills. A source
+prices blocks measured alone (`block_latencies`) and whole networks (`network_terms`: one term per
+block plus a constant, so the expected latency of a supernet stays linear in the path
+probabilities, and differentiable, even when a calibration turns block sums into network latency).
+
+A `zero` op (the layer skipped) costs nothing: said here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blockspec import BlockSpec
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """From blocks measured alone to the network they make: network = scale * (sum of blocks -
+    (blocks - 1) * per_call_ms). A block measured alone pays the runtime's per-call cost once; a
+    network pays it once in all, and fuses and caches across blocks (the scale)."""
+    scale: float = 1.0
+    per_call_ms: float = 0.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.scale) and self.scale > 0 and np.isfinite(self.per_call_ms)
+                and self.per_call_ms >= 0):
+            raise UserError(f"a calibration needs scale > 0 and per-call cost >= 0, got "
+                            f"{self.scale!r} and {self.per_call_ms!r}")
+
+    def terms(self, block_ms: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, float]:
+        """One term per block (`real`: not `zero`) and a constant, summing to the network."""
+        return np.where(real, self.scale * (block_ms - self.per_call_ms), 0.0), \
+            self.scale * self.per_call_ms
+
+
+class LatencySource:
+    """Subclasses give `_latencies` (blocks that are not `zero`) and, if some blocks are beyond
+    them, `missing`; a calibrated source also overrides `network_terms`."""
+
+    source: str  # what it is, for messages
+    space: str   # the search space it was made for, "" when unknown
+    calibration: Calibration | None  # block sums to network latency; None: plain sums
+
+    def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
+        raise NotImplementedError
+
+    def missing(self, specs) -> list[str]:
+        """Keys of the blocks this source cannot price."""
+        return []
+
+    def check_covers(self, specs, what: str = "this architecture") -> None:
+        missing = list(dict.fromkeys(self.missing(specs)))
+        if missing:
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                               else "")
+            raise UserError(f"{self.source} lacks {len(missing)} block(s) of {what}: {shown}")
+
+    def block_latencies(self, specs) -> np.ndarray:
+        """Milliseconds of each block measured alone; `zero` costs 0."""
+        specs = list(specs)
+        out = np.zeros(len(specs))
+        real = [i for i, s in enumerate(specs) if s.kind != "zero"]
+        if real:
+            self.check_covers([specs[i] for i in real], "these blocks")
+            ms = np.asarray(self._latencies([specs[i] for i in real]), dtype=float).reshape(-1)
+            if len(ms) != len(real) or not np.all(np.isfinite(ms)):
+                raise UserError(f"{self.source} gave {len(ms)} values for {len(real)} blocks, "
+                                f"or a value that is not finite")
+            out[real] = np.maximum(ms, 0.0)  # no block takes negative time
+        return out
+
+    def network_terms(self, specs) -> tuple[np.ndarray, float]:
+        """(one term per block, a constant) summing to the latency of a network of these blocks."""
+        specs = list(specs)
+        ms = self.block_latencies(specs)
+        calibration = getattr(self, "calibration", None)
+        if calibration is None:
+            return ms, 0.0
+        return calibration.terms(ms, np.array([s.kind != "zero" for s in specs], dtype=bool))
+
+    def network_latency(self, specs) -> float:
+        """The latency of the network made of `specs` (one architecture, fixed layers included)."""
+        specs = list(specs)
+        self.check_covers([s for s in specs if s.kind != "zero"])
+        terms, constant = self.network_terms(specs)
+        return float(terms.sum() + constant)
+
+    def architecture_latency(self, space, choices: list[str]) -> float:
+        return self.network_latency(space.network(choices))
+
+
+class Filled(LatencySource):
+    """A table whose missing blocks a predictor prices; measured entries win."""
+
+    def __init__(self, table: LatencySource, predictor: LatencySource):
+        self.table, self.predictor = table, predictor
+        self.source = f"{table.source} + {predictor.source}"
+        self.space = table.space or predictor.space
+        self.calibration = getattr(predictor, "calibration", None)
+
+    def missing(self, specs):
+        lacking = set(self.table.missing(specs))
+        return self.predictor.missing([s for s in specs if s.key in lacking])
+
+    def _latencies(self, specs):
+        lacking = set(self.table.missing(specs))
+        known = [s for s in specs if s.key not in lacking]
+        filled = [s for s in specs if s.key in lacking]
+        ms = dict(zip((s.key for s in known), self.table.block_latencies(known)))
+        ms |= dict(zip((s.key for s in filled), self.predictor.block_latencies(filled)))
+        return np.array([ms[s.key] for s in specs])

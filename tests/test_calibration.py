@@ -1,0 +1,162 @@
+"""Calibration from block sums to whole networks, the latency-source protocol, and the commands
+that predict, export and validate whole networks."""
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+import yaml
+
+from predictors import LatencyRegressor, Predictor, fit_table
+from predictors.calibration import fit_calibration
+from profiler.latency import Calibration
+from profiler.space import get_space, space_from_dict
+from search.latency import ExpectedLatency
+
+from conftest import QUICK_DEVICE, SMALL_SPACE, assert_bad_input
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_predictors import law_table  # noqa: E402
+
+
+def networks(rng, n=12):
+    sums = rng.uniform(1.0, 5.0, n)
+    blocks = rng.integers(10, 25, n).astype(float)
+    return sums, blocks
+
+
+def test_fit_calibration_finds_the_form_and_its_parameters():
+    rng = np.random.default_rng(0)
+    sums, blocks = networks(rng)
+    truth = 0.8 * (sums - (blocks - 1) * 0.02)
+    form, cal, cv = fit_calibration(sums, blocks, truth)
+    assert form == "per-call+scale" and cv[form] < 1e-9
+    assert cal.scale == pytest.approx(0.8) and cal.per_call_ms == pytest.approx(0.02)
+    # Networks that are their block sums: the simplest form wins the tie.
+    form, cal, _ = fit_calibration(sums, blocks, sums * (1 + rng.normal(0, 1e-6, len(sums))))
+    assert form == "sum" and cal == Calibration()
+    # The per-call cost is never negative, whatever the networks say.
+    form, cal, _ = fit_calibration(sums, blocks, sums + (blocks - 1) * 0.05)
+    assert cal.per_call_ms >= 0
+    with pytest.raises(Exception, match="scale > 0"):
+        Calibration(scale=-1.0)
+
+
+def test_intercept_is_never_negative():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, (40, 3))
+    y = X @ np.array([1.0, 2.0, 0.5]) - 0.3  # an unconstrained fit's intercept is -0.3
+    reg = LatencyRegressor(relative=False).fit(X, y)
+    assert reg.intercept_ >= 0 and np.all(reg.coef_ >= 0)
+
+
+def test_calibrated_expected_latency_is_the_network_latency(tmp_path):
+    space = get_space("tiny")
+    pred = fit_table(law_table(space, tmp_path / "t.csv"))
+    cal = replace(pred, calibration=Calibration(scale=0.7, per_call_ms=0.004))
+    latency = ExpectedLatency(space, cal)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        choices = [layer.ops[rng.integers(len(layer.ops))] for layer in space.layers()]
+        specs = space.network(choices)
+        real = [s for s in specs if s.kind != "zero"]
+        by_hand = 0.7 * (pred.block_latencies(real).sum() - (len(real) - 1) * 0.004)
+        assert cal.architecture_latency(space, choices) == pytest.approx(by_hand, rel=1e-9)
+        assert latency.latency(choices) == pytest.approx(by_hand, rel=1e-9)
+    # Still linear in the probabilities: E[LAT] of uniform probabilities is the mean of the
+    # one-hot latencies, layer by layer.
+    probs = [torch.full((len(layer.ops),), 1 / len(layer.ops), dtype=torch.float64)
+             for layer in space.layers()]
+    mean = latency.fixed_ms + sum(float(latency.matrix[i, :len(layer.ops)].mean())
+                                  for i, layer in enumerate(space.layers()))
+    assert float(latency(probs)) == pytest.approx(mean, rel=1e-9)
+
+
+def test_predictor_files(tmp_path, run):
+    space = get_space("tiny")
+    pred = fit_table(law_table(space, tmp_path / "t.csv"))
+    info = {"form": "per-call+scale", "cv_mape": {"sum": 0.3}, "networks": []}
+    cal = replace(pred, calibration=Calibration(0.9, 0.01), calibration_info=info)
+    cal.save(tmp_path / "p.json")
+    again = Predictor.load(tmp_path / "p.json")
+    assert again.calibration == cal.calibration and again.calibration_info["form"] == info["form"]
+    data = json.loads((tmp_path / "p.json").read_text())
+    # Version 1 files (no calibration) are still read.
+    v1 = {k: v for k, v in data.items() if k != "calibration"} | {"version": 1}
+    (tmp_path / "v1.json").write_text(json.dumps(v1))
+    assert Predictor.load(tmp_path / "v1.json").calibration is None
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"space": "tiny", "choices": [l.ops[0] for l in space.layers()]}))
+    for bad, fragment in [(data | {"version": 99}, "versions 1, 2"),
+                          (data | {"intercept_ms": -0.1}, "non-negative"),
+                          (data | {"intercept_ms": "0.1"}, "not a number"),
+                          (data | {"calibration": {"scale": 0, "per_call_ms": 0}}, "scale > 0"),
+                          (data | {"coef": data["coef"] | {"mb_weights": float("nan")}}, "finite")]:
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        assert_bad_input(run("pxprof", "predict", "--predictor", "bad.json", "--arch", arch),
+                         fragment)
+
+
+def test_predict_export_validate(run, tmp_path, small_space, quick_device):
+    space = space_from_dict(SMALL_SPACE, "small")
+    measured = run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+                   "-o", "t.csv")
+    assert measured.returncode == 0, measured.stderr
+    fitted = run("pxprof", "fit-predictor", "--table", "t.csv", "--folds", "3", "-o", "p.json",
+                 "--calibrate-on", quick_device, "--networks", "4", "--space", small_space)
+    assert fitted.returncode == 0, fitted.stderr
+    assert "calibration on 4 networks" in fitted.stdout
+    pred = Predictor.load(tmp_path / "p.json")
+    assert pred.calibration is not None and len(pred.calibration_info["networks"]) == 4
+
+    choices = [layer.ops[-1] for layer in space.layers()]
+    (tmp_path / "arch.json").write_text(json.dumps({"space": str(small_space), "choices": choices}))
+    predicted = run("pxprof", "predict", "--predictor", "p.json", "--arch", "arch.json")
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.strip().endswith("ms (calibrated)")
+    assert float(predicted.stdout.split()[0]) == pytest.approx(
+        pred.architecture_latency(space, choices), rel=1e-3)
+
+    exported = run("pxprof", "export", "--arch", "arch.json", "-o", "net.onnx")
+    assert exported.returncode == 0, exported.stderr
+    session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"))
+    out = session.run(None, {session.get_inputs()[0].name:
+                             np.zeros((1, 3, 16, 16), dtype=np.float32)})
+    assert out[0].shape == (1, 10)
+    assert_bad_input(run("pxprof", "export", "--arch", "arch.json", "-o", "net.xyz"), "suffix")
+
+    validated = run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
+                    "--table", "t.csv", "--networks", "3", "--space", small_space, "-o", "report")
+    assert validated.returncode == 0, validated.stderr
+    assert all(m in validated.stdout for m in ("table sum", "predictor", "FLOPs baseline"))
+    import pandas as pd
+    report = pd.read_csv(tmp_path / "report" / "report.csv")
+    assert list(report.columns) == ["arch", "measured_ms", "table_ms", "predictor_ms", "flops_ms"]
+    assert len(report) == 3 and (report["measured_ms"] > 0).all()
+    calibrated_on = {" ".join(n["choices"]) for n in pred.calibration_info["networks"]}
+    assert not set(report["arch"]) & calibrated_on  # fresh networks only
+    assert (tmp_path / "report" / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_bad_input(run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
+                         "--networks", "3", "--space", small_space, "-o", "report"),
+                     "not an empty directory")
+
+    # A table of another device than the predictor's is refused.
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**QUICK_DEVICE, "threads": 2}))
+    assert run("pxprof", "measure", "--device", other, "--space", small_space,
+               "-o", "u.csv").returncode == 0
+    assert_bad_input(run("pxprof", "predict", "--predictor", "p.json", "--table", "u.csv",
+                         "--arch", "arch.json"), "different devices")
+
+
+def test_spaces_json(run):
+    proc = run("pxprof", "spaces", "--json")
+    data = json.loads(proc.stdout)
+    tiny = get_space("tiny")
+    assert data["tiny"] == {"resolution": 32, "layers": [layer.ops for layer in tiny.layers()]}
+    assert len(data["proxyless-mobile"]["layers"]) == 21
