@@ -23,14 +23,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from profiler.blockspec import BlockSpec, parse_key
 from profiler.errors import UserError
-from profiler.files import write_json
+from profiler.files import write_json, write_text
 from profiler.latency import Calibration, LatencySource
 from profiler.table import LatencyTable
 
@@ -68,6 +69,21 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return X @ self.coef_ + self.intercept_
+
+
+class BlockFeatures(TransformerMixin, BaseEstimator):
+    """Block keys to the features of predictors/features.py: the first step of a predictor's
+    pipeline, so what is cross-validated is what is shipped."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return feature_matrix([parse_key(str(k)) for k in np.asarray(X, dtype=object).reshape(-1)])
+
+
+def pipeline() -> Pipeline:
+    return make_pipeline(BlockFeatures(), LatencyRegressor())
 
 
 def _number(value) -> float:
@@ -147,22 +163,30 @@ class Predictor(LatencySource):
         return pred
 
 
-def fit_table(paths: Path | list[Path], folds: int = 5, seed: int = 0) -> Predictor:
+def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
+              cv_predictions: Path | None = None) -> Predictor:
     """Fit a predictor to the latency table(s) at `paths` (merged: they must have been measured
-    the same way), with k-fold cross-validated error."""
+    the same way), with k-fold (or, with folds "loo", leave-one-out) cross-validated error; the
+    per-block cross-validated predictions go to `cv_predictions` (CSV) when given."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     table = LatencyTable.load(paths[0])
     for path in paths[1:]:
         table = table.merge(LatencyTable.load(path))
     name = " + ".join(map(str, paths))
-    if len(table) < max(folds, len(FEATURES) + 1):
+    least = len(FEATURES) + 1 if folds == "loo" else max(folds, len(FEATURES) + 1)
+    if len(table) < least:
         raise UserError(f"{name}: {len(table)} rows are too few to fit and cross-validate "
                         f"({folds} folds, {len(FEATURES) + 1} weights)")
-    X = feature_matrix([parse_key(k) for k in table.keys])
+    keys = np.array(table.keys, dtype=object)
     y = table.df["latency_ms"].to_numpy(float)
-    cv_pred = cross_val_predict(LatencyRegressor(), X, y,
-                                cv=KFold(folds, shuffle=True, random_state=seed))
-    reg = LatencyRegressor().fit(X, y)
+    split = LeaveOneOut() if folds == "loo" else KFold(folds, shuffle=True, random_state=seed)
+    cv_pred = cross_val_predict(pipeline(), keys, y, cv=split)
+    reg = pipeline().fit(keys, y)[-1]
+    if cv_predictions is not None:
+        import pandas as pd
+        write_text(cv_predictions, pd.DataFrame(
+            {"key": keys, "latency_ms": y, "cv_predicted_ms": cv_pred,
+             "ape": np.abs(cv_pred - y) / y}).to_csv(index=False, float_format="%.6g"))
     fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
           for k, v in table.fingerprint.items()}
     digest = hashlib.sha256()

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from .devices import DeviceProfile
 from .export import export
-from .measure import measure_models
+from .measure import measure_models, sessions
 from .runtimes import get_runtime
 from .schedule import Model
-from .session import check_supported
 from .space import SearchSpace
 from .table import LatencyTable
 
@@ -33,17 +32,17 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
 
     from .blocks import build_network
 
-    check_supported(profile)  # before exporting anything
     shape = (profile.batch, space.in_channels, space.resolution, space.resolution)
     runtime = get_runtime(profile.runtime)
-    with tempfile.TemporaryDirectory() as tmp:
+    # The session opens first: an unreachable device is refused before anything is exported.
+    with sessions([profile]) as units, tempfile.TemporaryDirectory() as tmp:
         models = {}
         for i, choices in enumerate(archs):
             torch.manual_seed(seed + i)
             path = Path(tmp) / f"net{i}{runtime.suffix}"
             export(build_network(space, choices), shape, runtime.format, path)
             models[f"net{i}"] = Model(path, shape)
-        measured = measure_models(profile, models)
+        measured = measure_models(profile, models, units=units)
     return [measured[f"net{i}"].median for i in range(len(archs))]
 
 

@@ -97,14 +97,22 @@ def blocks(space_name):
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Table to write (CSV); raw samples go beside it as .samples.json.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted table; measure only what is missing.")
-def measure(device_names, runtime, benchmark_binary, space_name, output, resume):
+@click.option("--sample", type=click.IntRange(1), default=None, metavar="N",
+              help="Instead of the space's blocks, N blocks sampled around it (widths x0.75-1.4, "
+                   "resolutions down to 0.7x), for predictors that go beyond the table.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+def measure(device_names, runtime, benchmark_binary, space_name, output, resume, sample, seed):
     """Measure every block of a space on a device."""
     from .measure import measure as measure_table  # imports torch: only when measuring
+    from .sampling import sample_blocks
     profiles = [profile_of(name, runtime, benchmark_binary) for name in device_names]
     space = get_space(space_name)
-    table = measure_table(profiles, space, output, resume=resume)
+    specs, label = None, space.name
+    if sample:
+        specs, label = sample_blocks(space, sample, seed), f"{space.name}~sample{sample}-seed{seed}"
+    table = measure_table(profiles, space, output, resume=resume, specs=specs, label=label)
     unstable = int(table.df["unstable"].sum())
-    click.echo(f"wrote {output}: {len(table)} blocks of {space.name} on "
+    click.echo(f"wrote {output}: {len(table)} blocks of {label} on "
                f"{table.fingerprint.get('device', '')}"
                + (f", {unstable} unstable" if unstable else ""))
 
@@ -164,12 +172,25 @@ def merge(tables, output):
     click.echo(f"wrote {output}: {len(merged)} blocks")
 
 
+class Folds(click.ParamType):
+    name = "N|loo"
+
+    def convert(self, value, param, ctx):
+        if str(value) == "loo":
+            return "loo"
+        if str(value).isdigit() and int(value) >= 2:
+            return int(value)
+        self.fail(f"{value!r} is not a number of folds (2 or more) or loo", param, ctx)
+
+
 @cli.command("fit-predictor")
 @click.option("--table", "table_paths", type=click.Path(path_type=Path), required=True,
               multiple=True, help="Latency table(s) of one device; several are merged.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-@click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
-              help="Cross-validation folds for the reported error.")
+@click.option("--folds", type=Folds(), default="5", show_default=True,
+              help="Cross-validation folds for the reported error, or loo (leave one out).")
+@click.option("--cv-predictions", type=click.Path(path_type=Path), default=None,
+              help="Write each block's cross-validated prediction to this CSV.")
 @click.option("--calibrate-on", "device_name", default=None, metavar="DEVICE",
               help="Measure random whole networks on DEVICE and calibrate block sums to them.")
 @device_options
@@ -178,17 +199,20 @@ def merge(tables, output):
 @click.option("--space", "space_name", default=None,
               help="Space of the calibration networks (default: the table's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def fit_predictor(table_paths, output, folds, device_name, runtime, benchmark_binary, networks,
-                  space_name, seed):
+def fit_predictor(table_paths, output, folds, cv_predictions, device_name, runtime,
+                  benchmark_binary, networks, space_name, seed):
     """Fit a latency predictor to tables; report its cross-validated error; calibrate it to whole
     networks measured end to end."""
     from predictors import calibrate, fit_table  # scikit-learn: only when fitting
 
-    check_writable(output)
+    for path in (output, cv_predictions):
+        if path is not None:
+            check_writable(path)
     profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
-    predictor = fit_table(list(table_paths), folds)
+    predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions)
     cv = predictor.cv
-    click.echo(f"{folds}-fold cross-validated error per block: mean {cv['mape']:.1%}, "
+    split = "leave-one-out" if folds == "loo" else f"{folds}-fold"
+    click.echo(f"{split} cross-validated error per block: mean {cv['mape']:.1%}, "
                f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, max {cv['max_ape']:.1%}; "
                f"per-call cost {predictor.intercept_ms * 1e3:.3g} us")
     if profile:

@@ -52,9 +52,12 @@ def _farm_fingerprint(units: list[DeviceSession]) -> dict:
 
 
 def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, out: Path,
-            resume: bool = False, specs: list[BlockSpec] | None = None) -> LatencyTable:
+            resume: bool = False, specs: list[BlockSpec] | None = None,
+            label: str | None = None) -> LatencyTable:
     """Measure `specs` (default: every block of `space`) into the table `out`, resuming if asked;
-    several profiles split the blocks among them."""
+    several profiles split the blocks among them. The table records `label` (default: the space's
+    name) as the space its rows were measured for."""
+    label = label or space.name
     profiles = [profiles] if isinstance(profiles, DeviceProfile) else list(profiles)
     out = check_writable(Path(out))
     spath = samples_path(out)
@@ -69,9 +72,9 @@ def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, o
         fp = _farm_fingerprint(units)
         settings = method(profiles[0])
         if samples:
-            samples.check_resumable(space.name, settings, fp, spath)
+            samples.check_resumable(label, settings, fp, spath)
         else:
-            samples = Samples.new(space.name, settings, fp)
+            samples = Samples.new(label, settings, fp)
         runtime, batch = units[0].runtime, profiles[0].batch
         todo = [s for s in specs if samples.needs_work(s.key)]
         models = {s.key: Model(block_file(s, runtime, batch), (batch, s.in_c, s.in_h, s.in_w))
@@ -85,16 +88,18 @@ def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, o
 
         names = " + ".join(dict.fromkeys(p.name for p in profiles))
         try:
-            measure_all(units, samples, models, checkpoint, desc=f"measure {space.name} on {names}")
+            measure_all(units, samples, models, checkpoint, desc=f"measure {label} on {names}")
         finally:
             checkpoint()
     return samples.table(specs)
 
 
-def measure_models(profile: DeviceProfile, models: dict[str, Model],
-                   progress: bool = True) -> dict[str, Measurement]:
-    """Time whole model files on a device by the same loop as blocks. Nothing is kept."""
-    with sessions([profile]) as units:
+def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: bool = True,
+                   units: list[DeviceSession] | None = None) -> dict[str, Measurement]:
+    """Time whole model files on a device (in `units`, sessions already open on it, if given) by
+    the same loop as blocks. Nothing is kept."""
+    with contextlib.ExitStack() as stack:
+        units = units or stack.enter_context(sessions([profile]))
         samples = Samples.new("", method(profile) | {"retries": 0}, units[0].fingerprint)
         measure_all(units, samples, models, desc="measure networks", progress=progress)
     return {name: samples.best(name) for name in models}

@@ -127,7 +127,8 @@ class LatencyTable(LatencySource):
 
     @property
     def space(self) -> str:
-        names = set(self.df["space"].dropna().astype(str)) - {""}
+        # Blocks sampled around a space (pxprof measure --sample) record "SPACE~sample…".
+        names = {name.split("~")[0] for name in self.df["space"].dropna().astype(str)} - {""}
         return names.pop() if len(names) == 1 else ""
 
     def latency(self, spec: BlockSpec) -> float:

@@ -20,10 +20,12 @@ pytest.importorskip("litert_torch", reason="TFLite export needs the tflite extra
 
 STANDINS = Path(__file__).with_name("standins")
 SHIPPED = Path(__file__).parents[1] / "profiler" / "device_profiles"
-# Five blocks: a stem, the first block, one searchable layer, the feature mix and the classifier.
+# Six blocks, all among the small space's of the other tests (their exports are shared): a stem,
+# the first block, two searchable layers, the feature mix and the classifier.
 MICRO_SPACE = {"name": "micro", "resolution": 16, "stem_width": 8, "first_width": 8,
-               "stages": [{"width": 8, "repeats": 1, "stride": 1}], "feature_width": 16,
-               "classes": 10, "kernels": [3], "expands": [3]}
+               "stages": [{"width": 8, "repeats": 1, "stride": 1},
+                          {"width": 16, "repeats": 1, "stride": 2}],
+               "feature_width": 32, "classes": 10, "kernels": [3], "expands": [3]}
 # Few, short invocations: a test measures the method, not the phone.
 QUICK = {"warmup_s": 0.1, "rounds": 2, "runs_per_round": 2, "min_sample_ms": 1.0,
          "max_spread": 1.0, "backoff_s": 0.1, "drift_every": 0}
@@ -168,7 +170,7 @@ def test_phone_that_disconnects(run, env, tmp_path, phones, tool, micro):
     for key, block in kept.items():
         for before, after in zip(block["attempts"], final[key]["attempts"]):
             assert after["rounds"][:len(before["rounds"])] == before["rounds"]
-    assert len(LatencyTable.load(tmp_path / "t.csv")) == len(final) == 5
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == len(final) == 6
 
 
 def test_phone_farm(run, env, tmp_path, phones, tool, micro):
@@ -181,7 +183,7 @@ def test_phone_farm(run, env, tmp_path, phones, tool, micro):
                "--benchmark-binary", tool, "--space", micro, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
     table = LatencyTable.load(tmp_path / "t.csv")
-    assert len(table) == 5 and table.fingerprint["host"] == "A1+B2"
+    assert len(table) == 6 and table.fingerprint["host"] == "A1+B2"
     raw = json.loads((tmp_path / "t.samples.json").read_text())
     units = [a["unit"] for b in raw["blocks"].values() for a in b["attempts"]]
     assert set(units) == {"A1", "B2"}  # the blocks were split, each measured on one phone

@@ -14,8 +14,10 @@ import yaml
 
 from predictors import LatencyRegressor, Predictor, fit_table
 from predictors.calibration import fit_calibration
+from profiler.errors import UserError
 from profiler.latency import Calibration
 from profiler.space import get_space, space_from_dict
+from profiler.table import LatencyTable
 from search.latency import ExpectedLatency
 
 from conftest import QUICK_DEVICE, SMALL_SPACE, assert_bad_input
@@ -90,29 +92,46 @@ def test_predictor_files(tmp_path, run):
     v1 = {k: v for k, v in data.items() if k != "calibration"} | {"version": 1}
     (tmp_path / "v1.json").write_text(json.dumps(v1))
     assert Predictor.load(tmp_path / "v1.json").calibration is None
-    arch = tmp_path / "arch.json"
-    arch.write_text(json.dumps({"space": "tiny", "choices": [l.ops[0] for l in space.layers()]}))
     for bad, fragment in [(data | {"version": 99}, "versions 1, 2"),
                           (data | {"intercept_ms": -0.1}, "non-negative"),
                           (data | {"intercept_ms": "0.1"}, "not a number"),
                           (data | {"calibration": {"scale": 0, "per_call_ms": 0}}, "scale > 0"),
                           (data | {"coef": data["coef"] | {"mb_weights": float("nan")}}, "finite")]:
         (tmp_path / "bad.json").write_text(json.dumps(bad))
-        assert_bad_input(run("pxprof", "predict", "--predictor", "bad.json", "--arch", arch),
-                         fragment)
+        with pytest.raises(UserError, match=fragment):
+            Predictor.load(tmp_path / "bad.json")
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"space": "tiny", "choices": [l.ops[0] for l in space.layers()]}))
+    assert_bad_input(run("pxprof", "predict", "--predictor", "bad.json", "--arch", arch), "finite")
 
 
-def test_predict_export_validate(run, tmp_path, small_space, quick_device):
+def test_predict_export_validate(run, tmp_path, small_space):
+    # TorchScript: whole networks export in a fraction of a second (ONNX takes seconds each).
+    quick_device = tmp_path / "quick-torch.yaml"
+    quick_device.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "torch"}))
     space = space_from_dict(SMALL_SPACE, "small")
     measured = run("pxprof", "measure", "--device", quick_device, "--space", small_space,
                    "-o", "t.csv")
     assert measured.returncode == 0, measured.stderr
-    fitted = run("pxprof", "fit-predictor", "--table", "t.csv", "--folds", "3", "-o", "p.json",
-                 "--calibrate-on", quick_device, "--networks", "4", "--space", small_space)
+    # Blocks around the space (other widths and resolutions), measured like any block.
+    sampled = run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+                  "--sample", "4", "-o", "s.csv")
+    assert sampled.returncode == 0, sampled.stderr
+    around = LatencyTable.load(tmp_path / "s.csv")
+    assert len(around) == 4 and not set(around.keys) & {b.key for b in space.blocks()}
+    assert around.space == "small"
+    fitted = run("pxprof", "fit-predictor", "--table", "t.csv", "--table", "s.csv",
+                 "--folds", "loo", "-o", "p.json",
+                 "--calibrate-on", quick_device, "--networks", "3", "--space", small_space,
+                 "--cv-predictions", "cv.csv")
     assert fitted.returncode == 0, fitted.stderr
-    assert "calibration on 4 networks" in fitted.stdout
+    assert "calibration on 3 networks" in fitted.stdout and "leave-one-out" in fitted.stdout
     pred = Predictor.load(tmp_path / "p.json")
-    assert pred.calibration is not None and len(pred.calibration_info["networks"]) == 4
+    assert pred.calibration is not None and len(pred.calibration_info["networks"]) == 3
+    import pandas as pd
+    cv = pd.read_csv(tmp_path / "cv.csv")
+    assert len(cv) == len(space.blocks()) + 4 and set(cv.columns) == {"key", "latency_ms",
+                                                                   "cv_predicted_ms", "ape"}
 
     choices = [layer.ops[-1] for layer in space.layers()]
     (tmp_path / "arch.json").write_text(json.dumps({"space": str(small_space), "choices": choices}))
@@ -134,7 +153,6 @@ def test_predict_export_validate(run, tmp_path, small_space, quick_device):
                     "--table", "t.csv", "--networks", "3", "--space", small_space, "-o", "report")
     assert validated.returncode == 0, validated.stderr
     assert all(m in validated.stdout for m in ("table sum", "predictor", "FLOPs baseline"))
-    import pandas as pd
     report = pd.read_csv(tmp_path / "report" / "report.csv")
     assert list(report.columns) == ["arch", "measured_ms", "table_ms", "predictor_ms", "flops_ms"]
     assert len(report) == 3 and (report["measured_ms"] > 0).all()
@@ -146,10 +164,9 @@ def test_predict_export_validate(run, tmp_path, small_space, quick_device):
                      "not an empty directory")
 
     # A table of another device than the predictor's is refused.
-    other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump({**QUICK_DEVICE, "threads": 2}))
-    assert run("pxprof", "measure", "--device", other, "--space", small_space,
-               "-o", "u.csv").returncode == 0
+    other = pd.read_csv(tmp_path / "t.csv")
+    other["threads"] = 2
+    other.to_csv(tmp_path / "u.csv", index=False)
     assert_bad_input(run("pxprof", "predict", "--predictor", "p.json", "--table", "u.csv",
                          "--arch", "arch.json"), "different devices")
 
