@@ -10,8 +10,8 @@ device fingerprint, and its cross-validated error. It is saved as JSON and never
 
 File history: 1 (pxnas 0.1) first version; 2 adds `calibration` (null, or the calibration from
 block sums to whole networks measured end to end: form, scale, per_call_ms, each form's
-leave-one-out error, the networks and the fingerprint of the device they were measured on).
-Version 1 files are still read.
+leave-one-out error, the networks and the device they were measured on) and `sha256`, the
+checksum of the rest (sorted-key JSON). Version 1 files are still read.
 """
 
 from __future__ import annotations
@@ -86,6 +86,10 @@ def pipeline() -> Pipeline:
     return make_pipeline(BlockFeatures(), LatencyRegressor())
 
 
+def _checksum(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def _number(value) -> float:
     # JSON numbers only: a hand-edited "0.1" or true is refused, not coerced.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -128,7 +132,8 @@ class Predictor(LatencySource):
         info = data.pop("calibration_info")
         data["calibration"] = None if self.calibration is None else {**asdict(self.calibration),
                                                                      **(info or {})}
-        write_json(path, {"format": FORMAT, "version": VERSION, "model": MODEL, **data})
+        data = {"format": FORMAT, "version": VERSION, "model": MODEL, **data}
+        write_json(path, data | {"sha256": _checksum(data)})
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":
@@ -140,6 +145,11 @@ class Predictor(LatencySource):
             raise UserError(f"{path}: not a pxnas predictor ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path}: not a pxnas predictor file")
+        # A file without a checksum was edited by hand on purpose; a wrong one was damaged.
+        if "sha256" in data and data.pop("sha256") != _checksum(data):
+            raise UserError(f"{path}: its checksum does not match its contents: the file was "
+                            f"changed or damaged after it was written (delete the sha256 field "
+                            f"to accept an edit made on purpose)")
         if data.get("version") not in READS or data.get("model") != MODEL:
             raise UserError(f"{path}: predictor version {data.get('version')} / model "
                             f"{data.get('model')!r}; this pxnas reads versions "

@@ -70,7 +70,7 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
     for source in (table, predictor):
         if source is not None:  # a source lacking blocks fails before measuring
             source.architecture_latency(space, archs[0])
-    measured = measure_networks(profile, space, archs, seed)
+    measured, _ = measure_networks(profile, space, archs, seed)
     rate = flops_rate(predictor, space, archs)
     rows = []
     for choices, ms in zip(archs, measured):

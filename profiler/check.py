@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .devices import DeviceProfile
-from .export import export
+from .export import block_file, export
 from .measure import measure_models, sessions
 from .runtimes import get_runtime
 from .schedule import Model
@@ -26,8 +26,10 @@ def random_architectures(space: SearchSpace, n: int, seed: int) -> list[list[str
 
 
 def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[list[str]],
-                     seed: int) -> list[float]:
-    """Build, export and measure each architecture end to end; the median latency of each, ms."""
+                     seed: int, with_blocks: bool = False) -> tuple[list[float], dict[str, float]]:
+    """Build, export and measure each architecture end to end: the median latency of each, ms.
+    With `with_blocks`, the blocks of those networks are measured in the same interleaved rounds
+    (their medians by key): block sums and networks taken at one moment of the device."""
     import torch
 
     from .blocks import build_network
@@ -42,8 +44,14 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
             path = Path(tmp) / f"net{i}{runtime.suffix}"
             export(build_network(space, choices), shape, runtime.format, path)
             models[f"net{i}"] = Model(path, shape)
+        blocks = {s.key: s for a in archs for s in space.network(a) if s.kind != "zero"} \
+            if with_blocks else {}
+        for key, spec in blocks.items():
+            models[key] = Model(block_file(spec, runtime, profile.batch),
+                                (profile.batch, spec.in_c, spec.in_h, spec.in_w))
         measured = measure_models(profile, models, units=units)
-    return [measured[f"net{i}"].median for i in range(len(archs))]
+    return [measured[f"net{i}"].median for i in range(len(archs))], \
+        {key: measured[key].median for key in blocks}
 
 
 def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
@@ -52,7 +60,7 @@ def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTab
     for source in (table, predictor):
         if source is not None:  # a source lacking blocks fails before measuring
             source.architecture_latency(space, archs[0])
-    measured = measure_networks(profile, space, archs, seed)
+    measured, _ = measure_networks(profile, space, archs, seed)
     rows = []
     for choices, ms in zip(archs, measured):
         row = {"arch": " ".join(choices), "measured": ms}

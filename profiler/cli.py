@@ -14,6 +14,7 @@ from .devices import get_device, list_devices
 from .errors import DeviceUnavailable, UserError
 from .files import check_writable
 from .lut import coverage, import_lut
+from .latency import Filled
 from .runtimes import RUNTIMES
 from .space import get_space, list_spaces
 from .table import FINGERPRINT, LatencyTable
@@ -235,11 +236,13 @@ def _space_name(given, *sources) -> str:
 
 
 def _sources(table_path, predictor_path):
-    from predictors import load, open_source
+    """(the latency source, its table or None, its predictor or None), each file read once."""
+    from predictors import open_source
 
     source = open_source(table_path, predictor_path)
-    table = LatencyTable.load(table_path) if table_path else None
-    return source, table, (load(predictor_path) if predictor_path else None)
+    if isinstance(source, Filled):
+        return source, source.table, source.predictor
+    return source, source if table_path else None, source if predictor_path else None
 
 
 @cli.command()

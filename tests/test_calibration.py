@@ -88,6 +88,13 @@ def test_predictor_files(tmp_path, run):
     again = Predictor.load(tmp_path / "p.json")
     assert again.calibration == cal.calibration and again.calibration_info["form"] == info["form"]
     data = json.loads((tmp_path / "p.json").read_text())
+    # A change after writing breaks the checksum; without one, the edit is taken as meant.
+    (tmp_path / "bad.json").write_text(json.dumps(data | {"intercept_ms": 0.5}))
+    with pytest.raises(UserError, match="checksum"):
+        Predictor.load(tmp_path / "bad.json")
+    data.pop("sha256")
+    (tmp_path / "edited.json").write_text(json.dumps(data | {"intercept_ms": 0.5}))
+    assert Predictor.load(tmp_path / "edited.json").intercept_ms == 0.5
     # Version 1 files (no calibration) are still read.
     v1 = {k: v for k, v in data.items() if k != "calibration"} | {"version": 1}
     (tmp_path / "v1.json").write_text(json.dumps(v1))
