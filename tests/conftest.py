@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,16 @@ def assert_bad_input(proc, *fragments):
     assert "Traceback" not in proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def start_measuring(cmd, env, cwd):
+    """Start `cmd` (a pxprof measure writing t.csv in cwd) and return it once its first round is
+    checkpointed, so what a test does next lands mid-measurement."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    spath = Path(cwd) / "t.samples.json"
+    deadline = time.time() + 300
+    while not spath.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert spath.exists(), proc.communicate()
+    return proc

@@ -3,7 +3,6 @@
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ import yaml
 from profiler.space import space_from_dict
 from profiler.table import LatencyTable, samples_path
 
-from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
+from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 
 
 def test_measure_small_space(run, tmp_path, small_space, quick_device):
@@ -77,13 +76,8 @@ def test_killed_measure_resumes(env, tmp_path, small_space, sig):
     slow.write_text(yaml.safe_dump({**QUICK_DEVICE, "rounds": 4, "min_sample_ms": 40, "max_spread": 1.0}))
     cmd = [str(BIN / "pxprof"), "measure", "--device", str(slow), "--space", str(small_space),
            "-o", "t.csv"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_measuring(cmd, env, tmp_path)
     spath = tmp_path / "t.samples.json"
-    deadline = time.time() + 300
-    while not spath.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    assert spath.exists(), proc.communicate()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if sig != signal.SIGKILL:

@@ -5,7 +5,6 @@ with pxprof except what ssh carries: models and the device script are pushed int
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -13,7 +12,7 @@ import yaml
 from profiler.space import space_from_dict
 from profiler.table import LatencyTable
 
-from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
+from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 
 
 def board(tmp_path: Path, server, **settings) -> Path:
@@ -59,13 +58,7 @@ def _measure_and_cut(env, tmp_path, small_space, server, **settings):
     device = board(tmp_path, server, rounds=4, min_sample_ms=30, max_spread=1.0, **settings)
     cmd = [str(BIN / "pxprof"), "measure", "--device", str(device), "--space", str(small_space),
            "-o", "t.csv"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    spath = tmp_path / "t.samples.json"
-    deadline = time.time() + 300
-    while not spath.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert spath.exists(), proc.communicate()
+    proc = start_measuring(cmd, env, tmp_path)
     assert server.kill_connections() >= 1
     out, err = proc.communicate(timeout=300)
     return cmd, proc.returncode, err

@@ -41,6 +41,7 @@ class Transport:
     def __init__(self, profile):
         self.profile = profile
         self._present: set[str] | None = None  # content-addressed files known on the device
+        self._addresses: dict[tuple, str] = {}  # a file is hashed once, not on every load
 
     # What each transport provides.
     def describe(self) -> str:
@@ -115,12 +116,19 @@ class Transport:
             listing = self.run(["sh", "-c", 'mkdir -p "$1" && ls -1 "$1"', "sh", store],
                                timeout=self.profile.timeout_s)
             self._present = set(listing.stdout.split())
-        names = [file_digest(f)[:ADDRESS_DIGITS] + Path(f).suffix for f in files]
+        names = [self._address(Path(f)) for f in files]
         missing = {n: Path(f) for n, f in zip(names, files) if n not in self._present}
         if missing:
             self.store(missing, store, mode or "644")
             self._present.update(missing)
         return [f"{store}/{n}" for n in names]
+
+    def _address(self, local: Path) -> str:
+        st = local.stat()
+        key = (str(local.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in self._addresses:
+            self._addresses[key] = file_digest(local)[:ADDRESS_DIGITS] + local.suffix
+        return self._addresses[key]
 
     def store(self, files: dict[str, Path], store: str, mode: str) -> None:
         """Copy files into the directory `store` under their names, each whole or not at all."""
