@@ -1,17 +1,21 @@
-"""Latency predictors fitted from a latency table, and their file format.
+"""Latency predictors fitted from latency tables, and their file format.
 
-`LatencyRegressor` is a scikit-learn estimator: a non-negative linear model of latency in the block
-features (predictors/features.py), fitted for relative error, since a table spans 0.01 to 10 ms and
-a 1 % error matters as much on a small block as on a large one. Its intercept is the per-call cost
-of the runtime. Non-negative weights keep it physical: more work never predicts less time.
+A predictor is a scikit-learn pipeline: block keys to features (`BlockFeatures`), then a regressor
+of predictors/regressors.py. One positive-linear model is fitted to every block; a block kind with
+enough rows may instead get another registered model (a tree ensemble), when cross-validation on
+that kind's blocks says it predicts them better. The linear model wins ties: it extrapolates to
+widths and resolutions beyond the table, which trees cannot.
 
 A `Predictor` adds what a user needs to trust it: the table it was fitted on (sha256), the
-device fingerprint, and its cross-validated error. It is saved as JSON and never unpickled.
+device fingerprint, and its cross-validated error, overall and per block kind for each model
+tried. It is saved as JSON and never unpickled.
 
 File history: 1 (pxnas 0.1) first version; 2 adds `calibration` (null, or the calibration from
 block sums to whole networks measured end to end: form, scale, per_call_ms, each form's
 leave-one-out error, the networks and the device they were measured on) and `sha256`, the
-checksum of the rest (sorted-key JSON). Version 1 files are still read.
+checksum of the rest (sorted-key JSON); 3 adds `by_kind` (block kind: {"model": name, and that
+model's fitted state}) for the kinds that use a model other than the shared linear one. Versions 1
+and 2 are still read.
 """
 
 from __future__ import annotations
@@ -19,56 +23,33 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.linear_model import LinearRegression
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from profiler.blockspec import BlockSpec, parse_key
+from profiler.blockspec import KINDS, BlockSpec, parse_key
 from profiler.errors import UserError
 from profiler.files import write_json, write_text
 from profiler.latency import Calibration, LatencySource
 from profiler.table import LatencyTable
 
 from .features import FEATURES, feature_matrix
+from .regressors import REGISTRY, LatencyRegressor, _number
 
 FORMAT = "pxnas-predictor"
-VERSION = 2
-READS = (1, 2)
-MODEL = "positive-linear"
-
-
-class LatencyRegressor(RegressorMixin, BaseEstimator):
-    def __init__(self, relative: bool = True):
-        self.relative = relative
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # Non-negative weights fit latencies, not arbitrary targets (sklearn's generic checks).
-        tags.regressor_tags.poor_score = True
-        return tags
-
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, y_numeric=True)
-        # Relative least squares: weight each block by 1 / latency^2.
-        weight = 1.0 / np.maximum(np.abs(y), 1e-12) ** 2 if self.relative else None
-        # The intercept is a column of ones among non-negative weights: the per-call cost of the
-        # runtime is never negative, whatever the table (an unconstrained fit can make it so).
-        ones = np.ones((len(X), 1))
-        linear = LinearRegression(positive=True, fit_intercept=False)
-        linear.fit(np.hstack([X, ones]), y, sample_weight=weight)
-        self.coef_, self.intercept_ = linear.coef_[:-1], float(linear.coef_[-1])
-        return self
-
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return X @ self.coef_ + self.intercept_
+VERSION = 3
+READS = (1, 2, 3)
+MODEL = LatencyRegressor.name
+# A kind needs this many blocks before another model is tried on it: fewer cannot be split into
+# folds that each teach a tree something.
+MIN_ROWS = 20
+# Another model replaces the linear one on a kind only if its cross-validated error is lower by
+# more than this (half a percentage point).
+TIE = 0.005
 
 
 class BlockFeatures(TransformerMixin, BaseEstimator):
@@ -82,19 +63,12 @@ class BlockFeatures(TransformerMixin, BaseEstimator):
         return feature_matrix([parse_key(str(k)) for k in np.asarray(X, dtype=object).reshape(-1)])
 
 
-def pipeline() -> Pipeline:
-    return make_pipeline(BlockFeatures(), LatencyRegressor())
+def pipeline(model: str = MODEL, **params) -> Pipeline:
+    return make_pipeline(BlockFeatures(), REGISTRY[model](**params))
 
 
 def _checksum(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def _number(value) -> float:
-    # JSON numbers only: a hand-edited "0.1" or true is refused, not coerced.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
 
 
 def _errors(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -113,25 +87,31 @@ class Predictor(LatencySource):
     cv: dict
     calibration: Calibration | None = None
     calibration_info: dict | None = None  # form, cv, networks, fingerprint
-
-    def regressor(self) -> LatencyRegressor:
-        reg = LatencyRegressor()
-        reg.coef_ = np.array([self.coef[f] for f in FEATURES])
-        reg.intercept_ = self.intercept_ms
-        reg.n_features_in_ = len(FEATURES)
-        return reg
+    by_kind: dict = field(default_factory=dict)  # block kind: a fitted regressor of another model
 
     source = "the predictor"
 
+    def regressor(self) -> LatencyRegressor:
+        """The linear model shared by every block kind without a model of its own."""
+        return LatencyRegressor.from_json({"coef": self.coef, "intercept_ms": self.intercept_ms})
+
     def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
         """Latency (ms) of each block measured alone, as a table would hold it."""
-        return self.regressor().predict(feature_matrix(specs))
+        X = feature_matrix(specs)
+        ms = self.regressor().predict(X)
+        for kind, reg in self.by_kind.items():
+            rows = [i for i, s in enumerate(specs) if s.kind == kind]
+            if rows:
+                ms[rows] = reg.predict(X[rows])
+        return ms
 
     def save(self, path: Path) -> None:
         data = asdict(self)
         info = data.pop("calibration_info")
         data["calibration"] = None if self.calibration is None else {**asdict(self.calibration),
                                                                      **(info or {})}
+        data["by_kind"] = {kind: {"model": reg.name, **reg.to_json()}
+                           for kind, reg in self.by_kind.items()}
         data = {"format": FORMAT, "version": VERSION, "model": MODEL, **data}
         write_json(path, data | {"sha256": _checksum(data)})
 
@@ -155,29 +135,80 @@ class Predictor(LatencySource):
                             f"{data.get('model')!r}; this pxnas reads versions "
                             f"{', '.join(map(str, READS))} / {MODEL!r}")
         try:
-            coef = {f: _number(data["coef"][f]) for f in FEATURES}
+            linear = LatencyRegressor.from_json(data)
             cal = data.get("calibration")
             calibration = None if cal is None else \
-                Calibration(_number(cal["scale"]), _number(cal["per_call_ms"]))
+                Calibration(_number(cal["scale"], "scale"), _number(cal["per_call_ms"], "per_call_ms"))
             info = None if cal is None else {k: v for k, v in cal.items()
                                              if k not in ("scale", "per_call_ms")}
-            pred = cls(coef, _number(data["intercept_ms"]), str(data["space"]),
-                       dict(data["fingerprint"]), str(data["table_sha256"]), dict(data["cv"]),
-                       calibration, info)
+            by_kind = _load_kinds(data.get("by_kind", {}))
+            pred = cls(dict(zip(FEATURES, map(float, linear.coef_))), linear.intercept_,
+                       str(data["space"]), dict(data["fingerprint"]), str(data["table_sha256"]),
+                       dict(data["cv"]), calibration, info, by_kind)
         except (KeyError, TypeError, ValueError, UserError) as exc:
             raise UserError(f"{path}: malformed predictor ({exc})") from None
-        if not all(math.isfinite(v) and v >= 0 for v in [*coef.values(), pred.intercept_ms]):
-            raise UserError(f"{path}: malformed predictor (weights must be finite and "
-                            f"non-negative)")
         pred.source = str(path)
         return pred
 
 
+def _load_kinds(data) -> dict:
+    if not isinstance(data, dict):
+        raise TypeError("by_kind must be a mapping of block kinds to models")
+    by_kind = {}
+    for kind, model in data.items():
+        if kind not in KINDS or kind == "zero":
+            raise ValueError(f"by_kind: unknown block kind {kind!r}")
+        if not isinstance(model, dict) or model.get("model") not in REGISTRY:
+            raise ValueError(f"by_kind {kind}: model must be one of {', '.join(REGISTRY)}")
+        by_kind[kind] = REGISTRY[model["model"]].from_json(model)
+    return by_kind
+
+
+def _splitter(folds: int | str, n: int, seed: int):
+    if folds == "loo":
+        return LeaveOneOut()
+    return KFold(min(folds, n), shuffle=True, random_state=seed)
+
+
+def choose_models(keys: np.ndarray, y: np.ndarray, folds: int | str, seed: int,
+                  models: list[str]) -> tuple[np.ndarray, dict, dict]:
+    """Cross-validate the shared linear model on every block, and each of `models` on each block
+    kind with enough rows. Returns the cross-validated predictions of the chosen models, the
+    per-kind report ({kind: {"rows", "model", "mape": {model: error}}}) and {kind: fitted
+    regressor} for the kinds that do not use the linear model."""
+    cv_pred = cross_val_predict(pipeline(), keys, y, cv=_splitter(folds, len(y), seed))
+    kinds = np.array([str(parse_key(str(k)).kind) for k in keys])
+    report, by_kind = {}, {}
+    for kind in sorted(set(kinds)):
+        rows = np.flatnonzero(kinds == kind)
+        preds = {MODEL: cv_pred[rows]}
+        if len(rows) >= MIN_ROWS:
+            for name in models:
+                if name != MODEL:
+                    preds[name] = cross_val_predict(pipeline(name), keys[rows], y[rows],
+                                                    cv=_splitter(folds, len(rows), seed))
+        errors = {name: float(np.mean(np.abs(p - y[rows]) / y[rows])) for name, p in preds.items()}
+        tried = {name: err for name, err in errors.items() if name in models}
+        best = min(tried, key=tried.get) if tried else MODEL
+        chosen = MODEL if MODEL in tried and errors[best] >= errors[MODEL] - TIE else best
+        report[kind] = {"rows": int(len(rows)), "model": chosen, "mape": errors}
+        if chosen != MODEL:
+            by_kind[kind] = pipeline(chosen).fit(keys[rows], y[rows])[-1]
+            cv_pred[rows] = preds[chosen]
+    return cv_pred, report, by_kind
+
+
 def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
-              cv_predictions: Path | None = None) -> Predictor:
+              cv_predictions: Path | None = None, models: list[str] | None = None) -> Predictor:
     """Fit a predictor to the latency table(s) at `paths` (merged: they must have been measured
     the same way), with k-fold (or, with folds "loo", leave-one-out) cross-validated error; the
-    per-block cross-validated predictions go to `cv_predictions` (CSV) when given."""
+    per-block cross-validated predictions go to `cv_predictions` (CSV) when given. `models` are
+    the registered models tried per block kind (default: all); the linear one is always fitted,
+    for the kinds with too few blocks for another."""
+    models = list(REGISTRY) if models is None else models
+    unknown = [m for m in models if m not in REGISTRY]
+    if unknown:
+        raise UserError(f"unknown model {unknown[0]!r}; known: {', '.join(REGISTRY)}")
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     table = LatencyTable.load(paths[0])
     for path in paths[1:]:
@@ -189,13 +220,13 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
                         f"({folds} folds, {len(FEATURES) + 1} weights)")
     keys = np.array(table.keys, dtype=object)
     y = table.df["latency_ms"].to_numpy(float)
-    split = LeaveOneOut() if folds == "loo" else KFold(folds, shuffle=True, random_state=seed)
-    cv_pred = cross_val_predict(pipeline(), keys, y, cv=split)
+    cv_pred, kinds, by_kind = choose_models(keys, y, folds, seed, models)
     reg = pipeline().fit(keys, y)[-1]
     if cv_predictions is not None:
         import pandas as pd
+        model = [kinds[parse_key(str(k)).kind]["model"] for k in keys]
         write_text(cv_predictions, pd.DataFrame(
-            {"key": keys, "latency_ms": y, "cv_predicted_ms": cv_pred,
+            {"key": keys, "model": model, "latency_ms": y, "cv_predicted_ms": cv_pred,
              "ape": np.abs(cv_pred - y) / y}).to_csv(index=False, float_format="%.6g"))
     fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
           for k, v in table.fingerprint.items()}
@@ -204,4 +235,5 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
         digest.update(Path(path).read_bytes())
     return Predictor(coef=dict(zip(FEATURES, map(float, reg.coef_))), intercept_ms=reg.intercept_,
                      space=table.space, fingerprint=json.loads(json.dumps(fp, default=str)),
-                     table_sha256=digest.hexdigest(), cv={"folds": folds, **_errors(y, cv_pred)})
+                     table_sha256=digest.hexdigest(),
+                     cv={"folds": folds, **_errors(y, cv_pred), "kinds": kinds}, by_kind=by_kind)

@@ -192,6 +192,9 @@ class Folds(click.ParamType):
               help="Cross-validation folds for the reported error, or loo (leave one out).")
 @click.option("--cv-predictions", type=click.Path(path_type=Path), default=None,
               help="Write each block's cross-validated prediction to this CSV.")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Model tried on each block kind (repeatable; default: every model: "
+                   "positive-linear, gradient-boosting, random-forest); cross-validation chooses.")
 @click.option("--calibrate-on", "device_name", default=None, metavar="DEVICE",
               help="Measure random whole networks on DEVICE and calibrate block sums to them.")
 @device_options
@@ -200,7 +203,7 @@ class Folds(click.ParamType):
 @click.option("--space", "space_name", default=None,
               help="Space of the calibration networks (default: the table's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def fit_predictor(table_paths, output, folds, cv_predictions, device_name, runtime,
+def fit_predictor(table_paths, output, folds, cv_predictions, models, device_name, runtime,
                   benchmark_binary, networks, space_name, seed):
     """Fit a latency predictor to tables; report its cross-validated error; calibrate it to whole
     networks measured end to end."""
@@ -210,9 +213,14 @@ def fit_predictor(table_paths, output, folds, cv_predictions, device_name, runti
         if path is not None:
             check_writable(path)
     profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
-    predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions)
+    predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions,
+                          models=list(models) or None)
     cv = predictor.cv
     split = "leave-one-out" if folds == "loo" else f"{folds}-fold"
+    for kind, report in cv["kinds"].items():
+        errors = ", ".join(f"{name} {err:.1%}" for name, err in report["mape"].items())
+        alone = " (too few blocks to try another model)" if len(report["mape"]) == 1 else ""
+        click.echo(f"{kind} ({report['rows']} blocks): {errors} -> {report['model']}{alone}")
     click.echo(f"{split} cross-validated error per block: mean {cv['mape']:.1%}, "
                f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, max {cv['max_ape']:.1%}; "
                f"per-call cost {predictor.intercept_ms * 1e3:.3g} us")

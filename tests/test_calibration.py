@@ -137,7 +137,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
     assert pred.calibration is not None and len(pred.calibration_info["networks"]) == 3
     import pandas as pd
     cv = pd.read_csv(tmp_path / "cv.csv")
-    assert len(cv) == len(space.blocks()) + 4 and set(cv.columns) == {"key", "latency_ms",
+    assert len(cv) == len(space.blocks()) + 4 and set(cv.columns) == {"key", "model", "latency_ms",
                                                                    "cv_predicted_ms", "ape"}
 
     choices = [layer.ops[-1] for layer in space.layers()]
