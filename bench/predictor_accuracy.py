@@ -13,20 +13,10 @@ Aim for the calibrated predictor: ±10 % accuracy ≥ 99 %, ±5 % ≥ 90 %, MAPE
 """
 
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-PXPROF = Path(sys.executable).with_name("pxprof")
-
-
-def pxprof(*args) -> str:
-    proc = subprocess.run([str(PXPROF), *map(str, args)], capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f"pxprof {args[0]} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return proc.stdout
-
+from commands import pxprof
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

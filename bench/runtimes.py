@@ -28,17 +28,18 @@ from profiler.runtimes import get_runtime
 from profiler.space import get_space
 from profiler.table import LatencyTable
 
+from commands import BIN
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from sshd import start_sshd  # noqa: E402  (the tests' loopback OpenSSH server)
 
-PXPROF = Path(sys.executable).with_name("pxprof")
 METHOD = ("threads", "warmup_s", "rounds", "runs_per_round", "min_sample_ms", "max_spread",
           "retries")
 
 
 def measure(device: str, space: str, out: Path) -> tuple[float, LatencyTable]:
     t0 = time.perf_counter()
-    subprocess.run([str(PXPROF), "measure", "--device", device, "--space", space, "-o", str(out)],
+    subprocess.run([str(BIN / "pxprof"), "measure", "--device", device, "--space", space, "-o", str(out)],
                    check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0, LatencyTable.load(out)
 

@@ -35,6 +35,7 @@ from profiler.blockspec import KINDS, BlockSpec, parse_key
 from profiler.errors import UserError
 from profiler.files import write_json, write_text
 from profiler.latency import Calibration, LatencySource
+from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.table import LatencyTable
 
 from .features import FEATURES, feature_matrix
@@ -117,12 +118,7 @@ class Predictor(LatencySource):
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"no such predictor: {path}") from None
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: not a pxnas predictor ({exc})") from None
+        data = read_mapping(Path(path), "pxnas predictor")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path}: not a pxnas predictor file")
         # A file without a checksum was edited by hand on purpose; a wrong one was damaged.
@@ -134,21 +130,42 @@ class Predictor(LatencySource):
             raise UserError(f"{path}: predictor version {data.get('version')} / model "
                             f"{data.get('model')!r}; this pxnas reads versions "
                             f"{', '.join(map(str, READS))} / {MODEL!r}")
+        where = f"{path}: malformed predictor"
+        record = load_record(_PredictorFile, data, where)
         try:
             linear = LatencyRegressor.from_json(data)
-            cal = data.get("calibration")
+            cal = record.calibration
             calibration = None if cal is None else \
-                Calibration(_number(cal["scale"], "scale"), _number(cal["per_call_ms"], "per_call_ms"))
+                Calibration(_number(cal.get("scale"), "scale"),
+                            _number(cal.get("per_call_ms"), "per_call_ms"))
             info = None if cal is None else {k: v for k, v in cal.items()
                                              if k not in ("scale", "per_call_ms")}
-            by_kind = _load_kinds(data.get("by_kind", {}))
-            pred = cls(dict(zip(FEATURES, map(float, linear.coef_))), linear.intercept_,
-                       str(data["space"]), dict(data["fingerprint"]), str(data["table_sha256"]),
-                       dict(data["cv"]), calibration, info, by_kind)
+            by_kind = _load_kinds(record.by_kind)
         except (KeyError, TypeError, ValueError, UserError) as exc:
-            raise UserError(f"{path}: malformed predictor ({exc})") from None
+            raise UserError(f"{where} ({exc})") from None
+        pred = cls(dict(zip(FEATURES, map(float, linear.coef_))), linear.intercept_, record.space,
+                   record.fingerprint, record.table_sha256, record.cv, calibration, info, by_kind)
         pred.source = str(path)
         return pred
+
+
+@dataclass(frozen=True)
+class _PredictorFile:
+    """The checked shape of a predictor file; each model checks its own state (from_json)."""
+    format: str
+    version: int
+    model: str
+    coef: dict[str, float]
+    intercept_ms: float
+    space: str
+    fingerprint: dict
+    table_sha256: str
+    cv: dict
+    calibration: dict | None = None
+    by_kind: dict[str, dict] = spec(default_factory=dict)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def _load_kinds(data) -> dict:

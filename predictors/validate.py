@@ -51,7 +51,9 @@ def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
 def flops_rate(predictor, space: SearchSpace, archs) -> float:
     """ms per M MACs of the baseline."""
     info = predictor.calibration_info or {}
-    nets = info.get("networks") or []
+    # The calibration's networks set the rate when they are of this space (validating a space
+    # at another width or resolution, their MACs here are not the MACs they were measured at).
+    nets = info.get("networks") or [] if info.get("space") == space.name else []
     if nets:
         return sum(n["measured_ms"] for n in nets) / sum(mmacs(space, n["choices"]) for n in nets)
     return sum(predictor.architecture_latency(space, a) for a in archs) / \

@@ -6,32 +6,35 @@ Other fields (a search's predicted latency, say) are kept but not needed.
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
 from .files import write_json
+from .records import check_fields, load_record, read_mapping
 from .space import SearchSpace, get_space
+
+
+@dataclass(frozen=True)
+class ArchFile:
+    space: str
+    choices: list[str]
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def load_arch(path: Path, space: SearchSpace | None = None) -> tuple[SearchSpace, list[str]]:
     """The space and checked choices of an architecture file; `space` overrides its recorded one."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read architecture {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or "choices" not in data or "space" not in data:
-        raise UserError(f'{path}: an architecture is {{"space": NAME, "choices": [...]}}')
+    arch = load_record(ArchFile, read_mapping(path, "architecture file"), str(path),
+                       extra="ignore")
     if space is None:
-        name = str(data["space"])
-        local = path.parent / name
+        local = path.parent / arch.space
         space = get_space(str(local) if local.suffix in (".yaml", ".yml", ".json") and local.exists()
-                          else name)
+                          else arch.space)
     try:
-        return space, space.check_choices(data["choices"])
+        return space, space.check_choices(arch.choices)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
 

@@ -12,12 +12,12 @@ from .arch import load_arch
 from .console import run
 from .devices import get_device, list_devices
 from .errors import DeviceUnavailable, UserError
-from .files import check_writable
+from .outputs import claim, remove_stale, writing
 from .lut import coverage, import_lut
 from .latency import Filled
 from .runtimes import RUNTIMES
 from .space import get_space, list_spaces
-from .table import FINGERPRINT, LatencyTable
+from .table import FINGERPRINT, LatencyTable, samples_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +36,10 @@ def device_options(f):
     return f
 
 
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output if it exists (it is never replaced otherwise).")
+
+
 def profile_of(name: str, runtime, benchmark_binary):
     return get_device(name, runtime, benchmark_binary=str(benchmark_binary or ""))
 
@@ -47,10 +51,13 @@ def profile_of(name: str, runtime, benchmark_binary):
 def devices(check_name, runtime, benchmark_binary):
     """List the device profiles, or check one."""
     if check_name is None:
-        for d in list_devices():
+        profiles, problems = list_devices()
+        for d in profiles:
             threads = f"{d.threads} thread{'s' if d.threads > 1 else ''}"
             click.echo(f"{d.name:12} {d.transport:6} {d.runtime:16} {threads:10} {d.description}")
-        return
+        for problem in problems:
+            click.echo(f"pxprof: skipped {problem}", err=True)
+        return 2 if problems else 0
     from .session import DeviceSession
     profile = profile_of(check_name, runtime, benchmark_binary)
     try:
@@ -98,11 +105,13 @@ def blocks(space_name):
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Table to write (CSV); raw samples go beside it as .samples.json.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted table; measure only what is missing.")
+@force_option
 @click.option("--sample", type=click.IntRange(1), default=None, metavar="N",
               help="Instead of the space's blocks, N blocks sampled around it (widths x0.75-1.4, "
                    "resolutions down to 0.7x), for predictors that go beyond the table.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
-def measure(device_names, runtime, benchmark_binary, space_name, output, resume, sample, seed):
+def measure(device_names, runtime, benchmark_binary, space_name, output, resume, force, sample,
+            seed):
     """Measure every block of a space on a device."""
     from .measure import measure as measure_table  # imports torch: only when measuring
     from .sampling import sample_blocks
@@ -111,7 +120,8 @@ def measure(device_names, runtime, benchmark_binary, space_name, output, resume,
     specs, label = None, space.name
     if sample:
         specs, label = sample_blocks(space, sample, seed), f"{space.name}~sample{sample}-seed{seed}"
-    table = measure_table(profiles, space, output, resume=resume, specs=specs, label=label)
+    table = measure_table(profiles, space, output, resume=resume, specs=specs, label=label,
+                          force=force)
     unstable = int(table.df["unstable"].sum())
     click.echo(f"wrote {output}: {len(table)} blocks of {label} on "
                f"{table.fingerprint.get('device', '')}"
@@ -151,11 +161,11 @@ def show(table_path):
 @click.argument("lut", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @click.option("--device-name", default=None, help="Device to record (default: the file's name).")
-def import_lut_cmd(lut, output, device_name):
+@force_option
+def import_lut_cmd(lut, output, device_name, force):
     """Import a ProxylessNAS/Once-for-All YAML lookup table ({key: {count, mean, var}}, ms)."""
-    check_writable(output)
     table = import_lut(lut, device_name or lut.stem)
-    table.save(output)
+    _save_table(table, output, [lut], force)
     click.echo(f"wrote {output}: {len(table)} blocks; "
                + (f"covers preset {table.space}" if table.space else "covers no preset space fully"))
 
@@ -163,14 +173,23 @@ def import_lut_cmd(lut, output, device_name):
 @cli.command()
 @click.argument("tables", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-def merge(tables, output):
+@force_option
+def merge(tables, output, force):
     """Merge tables measured the same way (later tables win on shared keys)."""
-    check_writable(output)
     merged = LatencyTable.load(tables[0])
     for path in tables[1:]:
         merged = merged.merge(LatencyTable.load(path))
-    merged.save(output)
+    _save_table(merged, output, tables, force)
     click.echo(f"wrote {output}: {len(merged)} blocks")
+
+
+def _save_table(table: LatencyTable, output: Path, inputs, force: bool) -> None:
+    """A table made from other files (imported, merged): no raw samples of its own, so a table's
+    samples left at `output` described the old table and go with it."""
+    claim(output, inputs, force, companions=[samples_path(output)])
+    with writing(output, "pxprof"):
+        table.save(output)
+        remove_stale([samples_path(output)])
 
 
 class Folds(click.ParamType):
@@ -203,15 +222,16 @@ class Folds(click.ParamType):
 @click.option("--space", "space_name", default=None,
               help="Space of the calibration networks (default: the table's).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@force_option
 def fit_predictor(table_paths, output, folds, cv_predictions, models, device_name, runtime,
-                  benchmark_binary, networks, space_name, seed):
+                  benchmark_binary, networks, space_name, seed, force):
     """Fit a latency predictor to tables; report its cross-validated error; calibrate it to whole
     networks measured end to end."""
     from predictors import calibrate, fit_table  # scikit-learn: only when fitting
 
     for path in (output, cv_predictions):
         if path is not None:
-            check_writable(path)
+            claim(path, [*table_paths, cv_predictions if path == output else output], force)
     profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
     predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions,
                           models=list(models) or None)
@@ -232,7 +252,8 @@ def fit_predictor(table_paths, output, folds, cv_predictions, models, device_nam
         click.echo(f"calibration on {networks} networks measured on {profile.name}: "
                    f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
                    f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}")
-    predictor.save(output)
+    with writing(output, "pxprof fit-predictor"):
+        predictor.save(output)
     click.echo(f"wrote {output}")
 
 
@@ -302,7 +323,8 @@ def predict(table_path, predictor_path, arch_path, space_name):
 @click.option("--space", "space_name", default=None, help="Override the architecture's space.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
-def export_cmd(arch_path, output, space_name, batch, seed):
+@force_option
+def export_cmd(arch_path, output, space_name, batch, seed, force):
     """Write the whole network of an architecture (random weights: latency does not depend on
     them)."""
     from .runtimes import formats
@@ -310,7 +332,7 @@ def export_cmd(arch_path, output, space_name, batch, seed):
     if output.suffix not in by_suffix:
         raise UserError(f"cannot tell the format of {output}: use a suffix among "
                         f"{', '.join(by_suffix)}")
-    check_writable(output)
+    claim(output, [arch_path], force)
     space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
     import torch
 
@@ -318,7 +340,8 @@ def export_cmd(arch_path, output, space_name, batch, seed):
     from .export import export
     torch.manual_seed(seed)
     shape = (batch, space.in_channels, space.resolution, space.resolution)
-    export(build_network(space, choices), shape, by_suffix[output.suffix], output)
+    with writing(output, "pxprof export"):
+        export(build_network(space, choices), shape, by_suffix[output.suffix], output)
     click.echo(f"wrote {output}: {space.name}, input {'x'.join(map(str, shape))}")
 
 
@@ -333,20 +356,19 @@ def export_cmd(arch_path, output, space_name, batch, seed):
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Report directory: report.csv and scatter.png.")
+@force_option
 def validate(device_name, runtime, benchmark_binary, predictor_path, table_path, space_name,
-             networks, seed, out_dir):
+             networks, seed, out_dir, force):
     """Measure fresh random networks end to end against the table sum, the predictor and a
     FLOPs baseline; write report.csv and scatter.png."""
     from predictors.validate import LABELS, validate as run_validation
 
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UserError(f"{out_dir} exists and is not an empty directory; choose another")
-    if not out_dir.parent.is_dir():
-        raise UserError(f"cannot write {out_dir}: directory {out_dir.parent} does not exist")
+    claim(out_dir, [predictor_path, table_path], force, directory=True)
     _, table, predictor = _sources(table_path, predictor_path)
     space = get_space(_space_name(space_name, predictor, table))
     profile = profile_of(device_name, runtime, benchmark_binary)
-    _, summary = run_validation(profile, space, predictor, table, networks, seed, out_dir)
+    with writing(out_dir, "pxprof validate"):
+        _, summary = run_validation(profile, space, predictor, table, networks, seed, out_dir)
     click.echo(f"{networks} networks of {space.name} measured end to end on {profile.name}:")
     click.echo(f"{'method':16} {'RMSE ms':>9} {'MAPE':>7} {'±5 %':>7} {'±10 %':>7}")
     for method, m in summary.items():

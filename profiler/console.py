@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 
 import click
 
@@ -21,11 +22,24 @@ def _terminate(signum, frame):
 
 def run(group: click.Command, prog: str, argv=None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # Libraries' warnings are held back until the command succeeds: a refused input gets its
+    # one line, not a library's chatter about the same bad file.
+    with warnings.catch_warnings(record=True) as held:
+        _run(group, prog, argv)
+    for w in held:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def _run(group: click.Command, prog: str, argv) -> None:
     try:
         code = group.main(args=argv, prog_name=prog, standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo(f"{prog}: interrupted; finished work is kept (rerun with --resume)", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # Bare `pxprof`: the help is what was asked for, not an error.
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.ClickException as exc:
         click.echo(f"{prog}: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -35,4 +49,5 @@ def run(group: click.Command, prog: str, argv=None) -> None:
     except ToolError as exc:
         click.echo(f"{prog}: failed: {exc}", err=True)
         sys.exit(EXIT_TOOL)
-    sys.exit(code or 0)
+    if code:
+        sys.exit(code)

@@ -6,15 +6,15 @@ $PXNAS_DEVICES (default ~/.config/pxnas/devices) or passes a file path as the de
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
 from .errors import UserError
+from .records import check_fields, load_record, read_mapping, spec
 from .runtimes import RUNTIMES
 
 TRANSPORTS = ("local", "ssh", "adb")
@@ -28,91 +28,63 @@ _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 @dataclass(frozen=True)
 class DeviceProfile:
     name: str
-    transport: str
-    runtime: str
+    transport: str = spec(choices=TRANSPORTS)
+    runtime: str = spec(choices=tuple(RUNTIMES))
     description: str = ""
-    threads: int = 1
-    batch: int = 1
-    cpus: str = ""            # CPU list to pin to ("" = no pinning), e.g. "0" or "4-7"
-    accelerator: str = "cpu"  # torch runtime only: cpu or cuda
+    threads: int = spec(1, ge=1, le=1024)
+    batch: int = spec(1, ge=1, le=4096)
+    cpus: str = spec("", text_numbers=True)  # CPU list to pin to ("" = no pinning): "0", "4-7"
+    accelerator: str = spec("cpu", choices=("cpu", "cuda"))  # torch runtime only
     # ssh transport
     host: str = ""
-    port: int = 22
+    port: int = spec(22, ge=1, le=65535)
     user: str = ""            # "" = ssh's own default (your ssh config, else your user name)
     identity_file: str = ""   # "" = your ssh keys
     known_hosts: str = ""     # "" = your known_hosts
     python: str = "python3"   # the device's interpreter for the device script
     workdir: str = ""         # where pushed files live there (default per transport)
     # adb transport
-    serial: str = ""          # "" = the one phone attached
+    serial: str = spec("", text_numbers=True)  # "" = the one phone attached
     benchmark_binary: str = ""  # benchmark_model runtime: this machine's copy of the tool, pushed
     # Runs that take hours: per-request timeout, reconnection with back-off, drift watch.
-    timeout_s: float = 120.0  # a request (one sample, one warm-up) that takes longer fails
-    reconnects: int = 3       # fresh connections tried after a transport failure
-    backoff_s: float = 1.0    # pause before reconnecting, doubled on each try
-    drift_every: int = 0      # time a sentinel block every this many samples (0: no drift watch)
-    drift_threshold: float = 0.1  # sentinel off its first latency by more: cool down, redo
-    cooldown_s: float = 30.0  # each cool-down's wait
-    cooldowns: int = 3        # cool-downs before accepting the device's new speed
+    timeout_s: float = spec(120.0, gt=0, le=86400)  # a request taking longer fails
+    reconnects: int = spec(3, ge=0, le=100)   # fresh connections tried after a transport failure
+    backoff_s: float = spec(1.0, ge=0, le=3600)  # pause before reconnecting, doubled on each try
+    drift_every: int = spec(0, ge=0, le=10**6)  # time a sentinel every this many samples (0: off)
+    drift_threshold: float = spec(0.1, gt=0, le=10)  # sentinel off by more: cool down, redo
+    cooldown_s: float = spec(30.0, ge=0, le=86400)  # each cool-down's wait
+    cooldowns: int = spec(3, ge=0, le=100)  # cool-downs before accepting the device's new speed
     # Measurement method (see profiler/measure.py).
-    warmup_s: float = 1.0     # at most this long warming up each block until its times settle
-    rounds: int = 5           # rounds interleaved across all blocks
-    runs_per_round: int = 10  # samples of each block in each round
-    min_sample_ms: float = 2.0  # calibrated blocks: each sample runs at least this long
-    max_spread: float = 0.05  # IQR/median above this flags an entry and measures it again
-    retries: int = 2          # fresh attempts for a flagged entry; the steadiest is kept
+    warmup_s: float = spec(1.0, gt=0, le=3600)  # at most this long warming up each block
+    rounds: int = spec(5, ge=1, le=1000)  # rounds interleaved across all blocks
+    runs_per_round: int = spec(10, ge=1, le=10000)  # samples of each block in each round
+    min_sample_ms: float = spec(2.0, gt=0, le=60000)  # calibrated blocks: each sample this long
+    max_spread: float = spec(0.05, gt=0, le=10)  # IQR/median above this: measure it again
+    retries: int = spec(2, ge=0, le=100)  # fresh attempts for a flagged entry; steadiest kept
 
     def __post_init__(self):
-        if self.transport not in TRANSPORTS:
-            raise UserError(f"device {self.name}: unknown transport {self.transport!r}; "
-                            f"known: {', '.join(TRANSPORTS)}")
-        if self.runtime not in RUNTIMES:
-            raise UserError(f"device {self.name}: unknown runtime {self.runtime!r}; "
-                            f"known: {', '.join(RUNTIMES)}")
-        for name in ("threads", "batch", "rounds", "runs_per_round", "port"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"device {self.name}: {name} must be a positive integer")
-        for name in ("retries", "reconnects", "drift_every", "cooldowns"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UserError(f"device {self.name}: {name} must be a non-negative integer")
-        for name in ("backoff_s", "cooldown_s"):
-            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
-                raise UserError(f"device {self.name}: {name} must be a non-negative number")
-        for name in ("warmup_s", "min_sample_ms", "max_spread", "timeout_s", "drift_threshold"):
-            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
-                raise UserError(f"device {self.name}: {name} must be a positive number")
-
-        # YAML reads `cpus: 2` as a number; a CPU list is text either way.
-        object.__setattr__(self, "cpus", str(self.cpus) if self.cpus is not None else "")
+        # Messages name no device: a file's loader names the file, get_device the device.
+        check_fields(self)
         if self.cpus and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", self.cpus):
-            raise UserError(f"device {self.name}: cpus is a CPU list like 0 or 4-7 or 0,2, "
-                            f"got {self.cpus!r}")
-        if self.accelerator not in ("cpu", "cuda"):
-            raise UserError(f"device {self.name}: accelerator is cpu or cuda, got {self.accelerator!r}")
-        for name in ("host", "user", "identity_file", "known_hosts", "python", "workdir", "serial",
-                     "benchmark_binary"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, "" if value is None else str(value))
+            raise UserError(f"cpus: a CPU list like 0 or 4-7 or 0,2, got {self.cpus!r}")
         self._check_transport()
 
     def _check_transport(self):
         if self.transport == "ssh":
             m = _SSH.fullmatch(f"{self.user + '@' if self.user else ''}{self.host}")
             if not self.host or not m:
-                raise UserError(f"device {self.name}: ssh needs host: a host name or address "
+                raise UserError(f"host: ssh needs a host name or address "
                                 f"(and user: a user name), got {self.host!r}")
         if self.serial and not _SERIAL.fullmatch(self.serial):
-            raise UserError(f"device {self.name}: not an adb serial: {self.serial!r}")
+            raise UserError(f"serial: not an adb serial: {self.serial!r}")
         if not self.python.strip():
-            raise UserError(f"device {self.name}: python names the device's interpreter")
+            raise UserError("python: names the device's interpreter")
         if not self.workdir and self.transport != "local":
             default = DEFAULT_WORKDIR.get(self.transport) or \
                 f"/tmp/pxnas-{self.user or getpass.getuser()}"
             object.__setattr__(self, "workdir", default)
         if self.transport != "local" and not self.workdir.startswith("/"):
-            raise UserError(f"device {self.name}: workdir must be an absolute path on the device")
+            raise UserError("workdir: must be an absolute path on the device")
 
 
 def _dirs() -> list[Path]:
@@ -121,23 +93,7 @@ def _dirs() -> list[Path]:
 
 
 def _load(path: Path, name: str) -> DeviceProfile:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read device file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a device profile is a mapping of settings")
-    known = {f.name for f in fields(DeviceProfile)} - {"name"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown device setting(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(known))}")
-    try:
-        return DeviceProfile(name=name, **data)
-    except TypeError as exc:
-        raise UserError(f"{path}: {exc}") from None
+    return load_record(DeviceProfile, read_mapping(path, "device profile"), str(path), name=name)
 
 
 def registry() -> dict[str, Path]:
@@ -148,8 +104,16 @@ def registry() -> dict[str, Path]:
     return found
 
 
-def list_devices() -> list[DeviceProfile]:
-    return [_load(path, name) for name, path in sorted(registry().items())]
+def list_devices() -> tuple[list[DeviceProfile], list[str]]:
+    """The profiles that load, and a line for each file that does not (one bad file in a user's
+    folder does not hide the others)."""
+    profiles, problems = [], []
+    for name, path in sorted(registry().items()):
+        try:
+            profiles.append(_load(path, name))
+        except UserError as exc:
+            problems.append(str(exc))
+    return profiles, problems
 
 
 def _adhoc(name: str, scheme: str, rest: str, runtime: str | None) -> DeviceProfile:
@@ -175,7 +139,8 @@ def get_device(name: str, runtime: str | None = None, **settings) -> DeviceProfi
     known = registry()
     adhoc = _ADHOC.fullmatch(name)
     if adhoc:
-        profile = _adhoc(name, adhoc["scheme"], adhoc["rest"], runtime)
+        with _naming(name):
+            profile = _adhoc(name, adhoc["scheme"], adhoc["rest"], runtime)
     elif name in known:
         profile = _load(known[name], name)
     elif Path(name).suffix in (".yaml", ".yml") and Path(name).exists():
@@ -184,4 +149,14 @@ def get_device(name: str, runtime: str | None = None, **settings) -> DeviceProfi
         raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(known))} "
                         f"(or a .yaml profile file, ssh://USER@HOST[:PORT], adb://SERIAL)")
     changes = {k: v for k, v in (settings | {"runtime": runtime}).items() if v}
-    return replace(profile, **changes) if changes else profile
+    with _naming(name):
+        return replace(profile, **changes) if changes else profile
+
+
+@contextlib.contextmanager
+def _naming(name: str):
+    """A profile built here, not read from a file: its errors name the device."""
+    try:
+        yield
+    except UserError as exc:
+        raise UserError(f"device {name}: {exc}") from None

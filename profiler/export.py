@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from .blockspec import BlockSpec
 from .errors import ToolError, UserError
-from .files import atomic_path
+from .files import atomic_path, remove_orphans
 from .runtimes import Runtime, formats
 
 
@@ -70,6 +70,7 @@ def block_file(spec: BlockSpec, runtime: Runtime, batch: int = 1) -> Path:
     path = cache_dir() / "blocks" / fmt / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(path.parent)
         import torch
 
         from .blocks import build_block, input_shape

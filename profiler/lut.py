@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from . import __version__
 from .blockspec import parse_key
 from .errors import UserError
+from .records import check_fields, load_record, read_mapping, spec
 from .space import get_space, list_spaces
 from .table import LatencyTable, shape_row
 
@@ -24,38 +24,44 @@ def coverage(keys) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _number(value, what: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"lookup table entry {key}: {what} must be a number, got {value!r}")
-    return float(value)
+@dataclass(frozen=True)
+class LutEntry:
+    """One block of a published lookup table, in ms (ProxylessNAS: count/mean/var; Once-for-All:
+    count/mean/std)."""
+    mean: float = spec(gt=0)
+    var: float | None = spec(None, ge=0)
+    std: float | None = spec(None, ge=0)
+    count: float | None = spec(None, ge=0)
+
+    def __post_init__(self):
+        check_fields(self)
+
+    @property
+    def std_ms(self) -> float:
+        return self.std if self.std is not None else \
+            math.sqrt(self.var) if self.var is not None else math.nan
 
 
 def import_lut(path: Path, device: str) -> LatencyTable:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_mapping(path, "lookup table")
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: not a lookup table (expected a mapping of block key to "
                         f"{{count, mean, var}})")
-    rows = []
+    rows, unparsed = [], []
     for key, entry in data.items():
-        if not isinstance(entry, dict) or "mean" not in entry:
-            raise UserError(f"{path}: not a lookup table: entry {key!r} has no mean")
         try:
-            spec = parse_key(str(key))
-        except UserError as exc:
-            raise UserError(f"{path}: {exc}") from None
-        mean = _number(entry["mean"], "mean", key)
-        if mean <= 0:
-            raise UserError(f"{path}: entry {key}: latency must be positive, got {mean}")
-        var = _number(entry.get("var", math.nan), "var", key) if "var" in entry else math.nan
-        count = _number(entry["count"], "count", key) if "count" in entry else math.nan
-        rows.append({"key": spec.key, **shape_row(spec), "latency_ms": mean, "mean_ms": mean,
-                     "std_ms": math.sqrt(var) if var >= 0 else math.nan, "samples": count,
-                     "unstable": False})
+            spec_ = parse_key(str(key))
+        except UserError:
+            unparsed.append(str(key))
+            continue
+        lut = load_record(LutEntry, entry, f"{path}: entry {key}", extra="ignore")
+        rows.append({"key": spec_.key, **shape_row(spec_), "latency_ms": lut.mean,
+                     "mean_ms": lut.mean, "std_ms": lut.std_ms,
+                     "samples": math.nan if lut.count is None else lut.count, "unstable": False})
+    if unparsed:
+        shown = ", ".join(unparsed[:5]) + (f" and {len(unparsed) - 5} more" if len(unparsed) > 5
+                                           else "")
+        raise UserError(f"{path}: {len(unparsed)} unparseable block key(s): {shown}")
     # The largest fully covered preset names the table's space.
     covered = {name: need for name, (have, need) in coverage(data).items() if have == need}
     space = max(covered, key=covered.get) if covered else ""

@@ -17,7 +17,7 @@ from .blockspec import BlockSpec
 from .devices import DeviceProfile
 from .errors import UserError
 from .export import block_file
-from .files import check_writable
+from .outputs import claim, remove_stale, writing
 from .fingerprint import farm
 from .measurement import Measurement
 from .samples import Samples, method
@@ -53,21 +53,25 @@ def _farm_fingerprint(units: list[DeviceSession]) -> dict:
 
 def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, out: Path,
             resume: bool = False, specs: list[BlockSpec] | None = None,
-            label: str | None = None) -> LatencyTable:
-    """Measure `specs` (default: every block of `space`) into the table `out`, resuming if asked;
-    several profiles split the blocks among them. The table records `label` (default: the space's
-    name) as the space its rows were measured for."""
+            label: str | None = None, force: bool = False) -> LatencyTable:
+    """Measure `specs` (default: every block of `space`) into the table `out`, resuming if asked
+    (or replacing it, with `force`); several profiles split the blocks among them. The table
+    records `label` (default: the space's name) as the space its rows were measured for."""
     label = label or space.name
     profiles = [profiles] if isinstance(profiles, DeviceProfile) else list(profiles)
-    out = check_writable(Path(out))
-    spath = samples_path(out)
-    if not resume and (out.exists() or spath.exists()):
-        raise UserError(f"{out} exists; pass --resume to complete it, or choose another output")
-    if resume and out.exists() and not spath.exists():
-        raise UserError(f"cannot resume {out}: its raw samples {spath.name} are missing")
-    specs = specs or space.blocks()
-    samples = Samples.load(spath) if resume and spath.exists() else None
+    spath = samples_path(Path(out))
+    out = claim(Path(out), force=force, resume=resume, companions=[spath])
+    with writing(out, "pxprof measure"):
+        if force and not resume:
+            remove_stale([out, spath])
+        if resume and out.exists() and not spath.exists():
+            raise UserError(f"cannot resume {out}: its raw samples {spath.name} are missing")
+        specs = specs or space.blocks()
+        samples = Samples.load(spath) if resume and spath.exists() else None
+        return _measure(profiles, specs, label, samples, out, spath)
 
+
+def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
     with sessions(profiles) as units:
         fp = _farm_fingerprint(units)
         settings = method(profiles[0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .blockspec import BlockSpec
@@ -22,6 +23,7 @@ from .errors import UserError
 from .files import write_text
 from .fingerprint import CHECKED, mismatch
 from .measurement import Measurement
+from .records import check_fields, load_record, read_mapping, spec
 from .table import LatencyTable, measurement_row
 
 SAMPLES_FORMAT = "pxnas-samples"
@@ -33,16 +35,45 @@ def method(profile) -> dict:
     return {m: getattr(profile, m) for m in METHOD}
 
 
-def _well_formed(data: dict) -> bool:
-    try:
-        return (isinstance(data["space"], str) and set(METHOD) <= set(data["method"])
-                and set(CHECKED) <= set(data["fingerprint"])
-                and all(a["inner"] >= 1 and a["warmup"] >= 0
-                        and all(len(r) and all(t > 0 for t in r) for r in a["rounds"])
-                        for block in data["blocks"].values() for a in block["attempts"])
-                and isinstance(data.get("drift", []), list))
-    except (KeyError, TypeError, AttributeError):
-        return False
+@dataclass(frozen=True)
+class _Attempt:
+    warmup: int = spec(ge=0)
+    inner: int = spec(ge=1)
+    rounds: list[list[float]] = spec(gt=0)  # ms, every one positive
+    unit: str | None = None  # the farm unit that took it
+
+    def __post_init__(self):
+        check_fields(self)
+        if not all(self.rounds):
+            raise UserError("rounds: a round holds at least one sample")
+
+
+@dataclass(frozen=True)
+class _Block:
+    attempts: list[_Attempt]
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class _SamplesFile:
+    """The checked shape of a samples file (the file's data stays a plain mapping, appended to
+    as the measurement goes)."""
+    format: str
+    version: int
+    space: str
+    method: dict
+    fingerprint: dict
+    blocks: dict[str, _Block]
+    drift: list[dict] = spec(default_factory=list)
+
+    def __post_init__(self):
+        check_fields(self)
+        for name, want in (("method", METHOD), ("fingerprint", CHECKED)):
+            missing = [k for k in want if k not in getattr(self, name)]
+            if missing:
+                raise UserError(f"{name}: missing {', '.join(missing)}")
 
 
 class Samples:
@@ -59,16 +90,15 @@ class Samples:
     @classmethod
     def load(cls, path: Path) -> "Samples":
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot resume from {path}: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != SAMPLES_FORMAT:
-            raise UserError(f"cannot resume from {path}: not a pxnas samples file")
-        if data.get("version") != SAMPLES_VERSION:
-            raise UserError(f"cannot resume from {path}: samples version {data.get('version')}, "
-                            f"this pxnas writes {SAMPLES_VERSION}")
-        if not _well_formed(data):
-            raise UserError(f"cannot resume from {path}: its samples are malformed")
+            data = read_mapping(Path(path), "pxnas samples file")
+            if not isinstance(data, dict) or data.get("format") != SAMPLES_FORMAT:
+                raise UserError(f"{path}: not a pxnas samples file")
+            if data.get("version") != SAMPLES_VERSION:
+                raise UserError(f"{path}: samples version {data.get('version')!r}, this pxnas "
+                                f"writes {SAMPLES_VERSION}")
+            load_record(_SamplesFile, data, f"{path}: malformed samples")
+        except UserError as exc:
+            raise UserError(f"cannot resume: {exc}") from None
         return cls(data)
 
     def check_resumable(self, space: str, method: dict, fp: dict, path: Path) -> None:

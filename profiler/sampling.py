@@ -24,14 +24,20 @@ def resolutions(space: SearchSpace) -> list[int]:
     return sorted({r for r in range(lo, space.resolution + 1) if r % 16 == 0} | {space.resolution})
 
 
-def sample_blocks(space: SearchSpace, n: int, seed: int) -> list[BlockSpec]:
+def blocks_around(space: SearchSpace) -> list[BlockSpec]:
+    """The distinct blocks of the space's variants that the space itself does not have."""
     own = {b.key for b in space.blocks()}
     pool: dict[str, BlockSpec] = {}
     for r in resolutions(space):
         for w in WIDTH_MULTS:
             variant = replace(space, resolution=r, width_mult=space.width_mult * w)
             pool.update((b.key, b) for b in variant.blocks() if b.key not in own)
+    return sorted(pool.values(), key=lambda b: b.key)
+
+
+def sample_blocks(space: SearchSpace, n: int, seed: int) -> list[BlockSpec]:
+    pool = blocks_around(space)
     if n > len(pool):
         raise UserError(f"space {space.name!r} has {len(pool)} blocks around it that it does not "
                         f"have itself; --sample at most that")
-    return random.Random(seed).sample(sorted(pool.values(), key=lambda b: b.key), n)
+    return random.Random(seed).sample(pool, n)

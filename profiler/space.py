@@ -7,14 +7,13 @@ Candidate op names are `k{kernel}_e{expand}` and `zero` (the layer is skipped: i
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
 
 from .blockspec import BlockSpec, out_size
 from .errors import UserError
+from .records import check_fields, load_record, read_mapping, spec
 
 ZERO = "zero"
 
@@ -31,9 +30,12 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 
 @dataclass(frozen=True)
 class Stage:
-    width: int
-    repeats: int
-    stride: int
+    width: int = spec(ge=1, le=100_000)
+    repeats: int = spec(ge=1, le=100)
+    stride: int = spec(ge=1, le=8)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -50,27 +52,26 @@ class Layer:
 @dataclass(frozen=True)
 class SearchSpace:
     name: str
-    resolution: int
-    stem_width: int
-    first_width: int
-    stages: tuple[Stage, ...]
-    feature_width: int
-    classes: int
-    stem_stride: int = 2
-    in_channels: int = 3
-    kernels: tuple[int, ...] = (3, 5, 7)
-    expands: tuple[int, ...] = (3, 6)
+    resolution: int = spec(ge=1, le=4096)
+    stem_width: int = spec(ge=1, le=100_000)
+    first_width: int = spec(ge=1, le=100_000)
+    stages: tuple[Stage, ...] = spec()
+    feature_width: int = spec(ge=1, le=100_000)
+    classes: int = spec(ge=1, le=1_000_000)
+    stem_stride: int = spec(2, ge=1, le=8)
+    in_channels: int = spec(3, ge=1, le=100_000)
+    kernels: tuple[int, ...] = spec((3, 5, 7), ge=1, le=31)
+    expands: tuple[int, ...] = spec((3, 6), ge=1, le=64)
     zero: bool = True
-    width_mult: float = 1.0
+    width_mult: float = spec(1.0, gt=0, le=16)
     _layers: list = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        check_fields(self)
         if not self.stages:
             raise UserError(f"space {self.name!r}: needs at least one stage")
         if not self.kernels or not self.expands:
             raise UserError(f"space {self.name!r}: needs at least one kernel and one expand ratio")
-        if self.width_mult <= 0:
-            raise UserError(f"space {self.name!r}: width_mult must be positive")
         # BlockSpec validates every number; building the layers once checks the whole space.
         object.__setattr__(self, "_layers", self._build_layers())
 
@@ -175,29 +176,7 @@ PRESETS = {
 
 
 def space_from_dict(d: dict, source: str) -> SearchSpace:
-    if not isinstance(d, dict):
-        raise UserError(f"{source}: a space file holds a mapping, got {type(d).__name__}")
-    known = {f.name for f in fields(SearchSpace) if f.init}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UserError(f"{source}: unknown space field(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(known))}")
-    required = {"name", "resolution", "stem_width", "first_width", "stages", "feature_width", "classes"}
-    missing = sorted(required - set(d))
-    if missing:
-        raise UserError(f"{source}: missing space field(s) {', '.join(missing)}")
-    try:
-        stages = tuple(Stage(**{k: s[k] for k in ("width", "repeats", "stride")}) for s in d["stages"])
-        args = dict(d, stages=stages)
-        for name in ("kernels", "expands"):
-            if name in args:
-                args[name] = tuple(args[name])
-        return SearchSpace(**args)
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{source}: malformed space ({exc}); stages are lists of "
-                        f"{{width, repeats, stride}}") from None
-    except UserError as exc:
-        raise UserError(f"{source}: {exc}") from None
+    return load_record(SearchSpace, d, source)
 
 
 def list_spaces() -> list[str]:
@@ -208,18 +187,8 @@ def get_space(name: str) -> SearchSpace:
     """A preset by name, or a user space from a .yaml/.yml/.json file."""
     if name in PRESETS:
         return space_from_dict(dict(PRESETS[name], name=name), f"preset {name}")
-    path = Path(name)
-    if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UserError(f"cannot read space file {name}: {exc.strerror}") from None
-        try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise UserError(f"{name}: not valid {path.suffix[1:].upper()}: "
-                            f"{str(exc).splitlines()[0]}") from None
-        space = space_from_dict(data, name)
+    if Path(name).suffix.lower() in (".yaml", ".yml", ".json"):
+        space = space_from_dict(read_mapping(Path(name), "space file"), name)
         if space.name in PRESETS:
             raise UserError(f"{name}: space name {space.name!r} is taken by a preset; choose another")
         return space

@@ -17,6 +17,7 @@ from profiler.errors import UserError
 from profiler.export import export
 from profiler.files import atomic_path
 from profiler.measure import measure_models
+from profiler.outputs import claim, writing
 from profiler.runtimes import get_runtime
 from profiler.schedule import Model
 from profiler.session import check_supported
@@ -56,19 +57,14 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
                         f"the space's latency range (40%)") from None
 
 
-def _check_out_dir(out: Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from (None: start afresh); refuses to overwrite a finished search."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"cannot write {out}: it is a file, not a directory")
+def _check_out_dir(out: Path, resume: bool, force: bool, inputs) -> Path | None:
+    """The checkpoint to resume from (None: start afresh); a finished or running search is never
+    overwritten unless --force says so."""
+    claim(out, inputs, force=force, resume=resume, directory=True)
     checkpoint = out / "checkpoint.pt"
-    if resume:
-        if checkpoint.exists():
-            read_checkpoint(checkpoint)
-            return checkpoint
-        return None
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} is not empty; pass --resume to continue its search, "
-                        f"or choose another output directory")
+    if resume and checkpoint.exists():
+        read_checkpoint(checkpoint)
+        return checkpoint
     return None
 
 
@@ -116,12 +112,13 @@ def _recorded_space(space_name: str) -> str:
 @click.option("--threads", type=click.IntRange(0), default=0,
               help="Torch threads for training (0: torch's default).")
 @click.option("--resume", is_flag=True, help="Continue the search checkpointed in OUT_DIR.")
+@click.option("--force", is_flag=True, help="Start afresh in OUT_DIR even if it holds a search.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
 def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, loss_form, lam, epochs,
         warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, device_name,
-        do_export, threads, resume, quiet, out):
+        do_export, threads, resume, force, quiet, out):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
@@ -139,7 +136,9 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if profile:
         check_supported(profile)
     data = load_data(data_spec, space.resolution, seed)
-    checkpoint = _check_out_dir(out, resume)
+    checkpoint = _check_out_dir(out, resume, force, [table_path, predictor_path])
+    # Held until the command ends: a second pxsearch on OUT_DIR refuses.
+    click.get_current_context().with_resource(writing(out, "pxsearch"))
     if threads:
         torch.set_num_threads(threads)
 

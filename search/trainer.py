@@ -25,13 +25,14 @@ from tqdm import tqdm
 
 from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
+from profiler.records import check_fields, spec
 from profiler.space import SearchSpace
 
 from .data import Dataset
 from .derive import most_likely_within
-from .gates import GateSampler, check_mode
+from .gates import MODES, GateSampler
 from .latency import ExpectedLatency
-from .loss import LatencyLoss
+from .loss import FORMS, LatencyLoss
 from .supernet import Supernet
 
 CHECKPOINT_VERSION = 1
@@ -39,39 +40,30 @@ CHECKPOINT_VERSION = 1
 
 @dataclass(frozen=True)
 class SearchConfig:
-    target_ms: float
-    mode: str = "two"
-    loss: str = "budget"
+    target_ms: float = spec(gt=0)
+    mode: str = spec("two", choices=MODES)
+    loss: str = spec("budget", choices=FORMS)
     # Defaults sized for `tiny` on digits: a search of a few minutes on two CPU cores.
-    epochs: int = 20
-    warmup_epochs: int = 5
-    batch_size: int = 32
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    arch_lr: float = 0.15          # far above the paper's 1e-3: hundreds of steps, not 100k
-    arch_every: int = 1
-    lam: float | None = None       # add#linear's lambda / budget's starting lambda
-    beta: float = 0.6              # mul#log's exponent
-    dual_lr: float = 0.1           # budget's dual ascent step on the relative excess
-    rho: float = 5.0               # budget's quadratic (augmented Lagrangian) weight
-    budget_tolerance: float = 0.01  # budget derives the most likely architecture this close to T
-    rl_samples: int = 4
-    reward_exponent: float = 0.07  # w in acc * (T / LAT) ** w
-    baseline_decay: float = 0.9
+    epochs: int = spec(20, ge=0, le=100_000)
+    warmup_epochs: int = spec(5, ge=0, le=100_000)
+    batch_size: int = spec(32, ge=1, le=1_000_000)
+    lr: float = spec(0.1, gt=0, le=100)
+    momentum: float = spec(0.9, ge=0, le=1)
+    weight_decay: float = spec(4e-5, ge=0, le=1)
+    arch_lr: float = spec(0.15, gt=0, le=100)  # far above the paper's 1e-3: hundreds of steps
+    arch_every: int = spec(1, ge=1, le=100_000)
+    lam: float | None = spec(None, ge=0, le=1e6)  # add#linear's lambda / budget's starting one
+    beta: float = spec(0.6, gt=0, le=10)  # mul#log's exponent
+    dual_lr: float = spec(0.1, gt=0, le=100)  # budget's dual ascent step on the relative excess
+    rho: float = spec(5.0, ge=0, le=1e6)  # budget's quadratic (augmented Lagrangian) weight
+    budget_tolerance: float = spec(0.01, gt=0, le=1)  # budget's derived architecture this close
+    rl_samples: int = spec(4, ge=1, le=10_000)
+    reward_exponent: float = spec(0.07, ge=0, le=10)  # w in acc * (T / LAT) ** w
+    baseline_decay: float = spec(0.9, ge=0, le=1)
     seed: int = 0
 
     def __post_init__(self):
-        check_mode(self.mode)
-        for name in ("epochs", "warmup_epochs"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name} must not be negative")
-        for name in ("batch_size", "arch_every", "rl_samples"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1")
-        for name in ("lr", "arch_lr"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"{name} must be positive")
+        check_fields(self)
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:

@@ -39,8 +39,9 @@ def run(env, tmp_path):
     """Run a console script in tmp_path; returns the CompletedProcess."""
     def _run(prog, *args, timeout=600, **kw):
         kw.setdefault("env", env)
-        return subprocess.run([str(BIN / prog), *map(str, args)], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=timeout, **kw)
+        kw.setdefault("cwd", tmp_path)
+        return subprocess.run([str(BIN / prog), *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, **kw)
     return _run
 
 

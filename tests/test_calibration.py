@@ -101,7 +101,7 @@ def test_predictor_files(tmp_path, run):
     assert Predictor.load(tmp_path / "v1.json").calibration is None
     for bad, fragment in [(data | {"version": 99}, "versions 1, 2"),
                           (data | {"intercept_ms": -0.1}, "non-negative"),
-                          (data | {"intercept_ms": "0.1"}, "not a number"),
+                          (data | {"intercept_ms": "0.1"}, "expected a number"),
                           (data | {"calibration": {"scale": 0, "per_call_ms": 0}}, "scale > 0"),
                           (data | {"coef": data["coef"] | {"mb_weights": float("nan")}}, "finite")]:
         (tmp_path / "bad.json").write_text(json.dumps(bad))
@@ -168,7 +168,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
     assert (tmp_path / "report" / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_bad_input(run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
                          "--networks", "3", "--space", small_space, "-o", "report"),
-                     "not an empty directory")
+                     "report exists")
 
     # A table of another device than the predictor's is refused.
     other = pd.read_csv(tmp_path / "t.csv")

@@ -108,10 +108,10 @@ def test_user_space_files(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps(SMALL_SPACE))
     assert get_space(str(path)).name == "small"
-    for bad, fragment in [({**SMALL_SPACE, "colour": 1}, "unknown space field"),
+    for bad, fragment in [({**SMALL_SPACE, "colour": 1}, "unknown field"),
                           ({k: v for k, v in SMALL_SPACE.items() if k != "stages"}, "missing"),
-                          ({**SMALL_SPACE, "stages": [{"width": 8}]}, "malformed"),
-                          ({**SMALL_SPACE, "resolution": -4}, "positive integer"),
+                          ({**SMALL_SPACE, "stages": [{"width": 8}]}, r"stages\[0\]: missing field"),
+                          ({**SMALL_SPACE, "resolution": -4}, "resolution: must be at least 1"),
                           ({**SMALL_SPACE, "name": "tiny"}, "taken by a preset")]:
         path.write_text(json.dumps(bad))
         with pytest.raises(UserError, match=fragment):

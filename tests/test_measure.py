@@ -78,6 +78,13 @@ def test_killed_measure_resumes(env, tmp_path, small_space, sig):
            "-o", "t.csv"]
     proc = start_measuring(cmd, env, tmp_path)
     spath = tmp_path / "t.samples.json"
+    if sig == signal.SIGKILL:
+        # One writer at a time: a second run on the same table refuses, naming the first (and
+        # the kill below releases the lock: the resume after it runs).
+        for flag in ("--resume", "--force"):
+            second = subprocess.run(cmd + [flag], cwd=tmp_path, env=env, capture_output=True,
+                                    text=True)
+            assert_bad_input(second, f"being written by pxprof measure (pid {proc.pid}")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if sig != signal.SIGKILL:

@@ -116,5 +116,5 @@ def test_bad_predictor_input(run, tmp_path):
     space = get_space("tiny")
     rows = [{"key": s.key, **shape_row(s), "latency_ms": 1.0} for s in space.blocks()[:3]]
     LatencyTable.from_rows(rows, "tiny", FINGERPRINT).save(tmp_path / "few.csv")
-    assert_bad_input(run("pxprof", "fit-predictor", "--table", "few.csv", "-o", "p.json"),
+    assert_bad_input(run("pxprof", "fit-predictor", "--table", "few.csv", "-o", "fitted.json"),
                      "too few")

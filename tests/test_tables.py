@@ -142,9 +142,9 @@ def test_bad_tables_and_luts(run, tmp_path):
     tiny = get_space("tiny")
     cases = {
         "list.yaml": ("- 1\n- 2\n", "not a lookup table"),
-        "nomean.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"count": 1}}), "has no mean"),
+        "nomean.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"count": 1}}), "missing field(s) mean"),
         "badkey.yaml": (yaml.safe_dump({"Conv-input:oops": {"mean": 1.0}}), "unparseable block key"),
-        "zero.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"mean": 0.0}}), "positive"),
+        "zero.yaml": (yaml.safe_dump({tiny.blocks()[0].key: {"mean": 0.0}}), "mean: must be more than 0"),
     }
     for name, (text, fragment) in cases.items():
         (tmp_path / name).write_text(text)

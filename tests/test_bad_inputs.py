@@ -1,0 +1,184 @@
+"""A corpus of bad files and options, run as a user runs the commands: each row is refused with one
+line on stderr and exit status 2, and nothing is written (the folder is the same after the run).
+
+Every kind of file the tools read appears: device profiles, spaces, lookup tables, latency tables,
+samples files, architecture files, predictor files and search checkpoints."""
+
+import json
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from predictors import fit_table
+from profiler.space import get_space
+
+from conftest import QUICK_DEVICE
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_predictors import law_table  # noqa: E402
+
+TINY = get_space("tiny")
+CHOICES = [layer.ops[0] for layer in TINY.layers()]
+NOT_UTF8 = b"\xff\xfe\x00bad\x80"
+BINARY = bytes(range(256))
+
+
+def device(**changes) -> str:
+    return yaml.safe_dump({**QUICK_DEVICE, **changes})
+
+
+def predictor_with(**changes) -> str:
+    data = json.loads(Path(FILES_DIR, "p.json").read_text())
+    data.pop("sha256")
+    return json.dumps(data | changes)
+
+
+FILES_DIR = None  # the folder of valid inputs, set by the test
+
+# (files to write: name -> text, bytes or a callable giving text; the command; fragments of its
+# one line of error)
+CORPUS = [
+    # device profiles
+    ({"d.yaml": BINARY}, ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"],
+     "not a device profile"),
+    ({"d.yaml": NOT_UTF8}, ["pxprof", "devices", "--check", "d.yaml"], "not UTF-8"),
+    ({"d.yaml": device(threads=True)}, ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"],
+     "d.yaml: threads: expected an integer, got true"),
+    ({"d.yaml": device(max_spread=float("nan"))},
+     ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"], "max_spread: expected a finite"),
+    ({"d.yaml": device(rounds=10 ** 9)}, ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"],
+     "rounds: must be at most"),
+    ({"d.yaml": device(runtime=["onnxruntime"])},
+     ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"], "runtime: expected text"),
+    ({"d.yaml": device(colour="red")}, ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"],
+     "unknown field(s) colour"),
+    ({"d.yaml": "- a list\n"}, ["pxprof", "measure", "--device", "d.yaml", "-o", "o.csv"],
+     "expected a mapping"),
+    # spaces
+    ({"s.json": BINARY}, ["pxprof", "blocks", "--space", "s.json"], "not a space file"),
+    ({"s.yaml": yaml.safe_dump({**TINY.to_dict(), "name": "mine", "stages": "wide"})},
+     ["pxprof", "blocks", "--space", "s.yaml"], "stages: expected a list"),
+    ({"s.yaml": yaml.safe_dump({**TINY.to_dict(), "name": "mine", "width_mult": 0})},
+     ["pxprof", "blocks", "--space", "s.yaml"], "width_mult: must be more than 0"),
+    ({"s.yaml": yaml.safe_dump({**TINY.to_dict(), "name": "mine", "kernels": [3, True]})},
+     ["pxprof", "blocks", "--space", "s.yaml"], "kernels[1]: expected an integer"),
+    # lookup tables
+    ({"l.yaml": NOT_UTF8}, ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "not UTF-8"),
+    ({"l.yaml": yaml.safe_dump({TINY.blocks()[0].key: {"mean": True}})},
+     ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "mean: expected a number"),
+    ({"l.yaml": yaml.safe_dump({"Conv-x": {"mean": 1.0}, "Bad-y": {"mean": 1.0}})},
+     ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "2 unparseable block key(s)"),
+    # latency tables
+    ({"t2.csv": BINARY}, ["pxprof", "show", "t2.csv"], "t2.csv"),
+    ({"t2.csv": "key,latency_ms\nx,1\n"}, ["pxprof", "show", "t2.csv"], "missing column"),
+    # samples files
+    ({"r.csv": lambda: Path(FILES_DIR, "t.csv").read_text(), "r.samples.json": "[1]"},
+     ["pxprof", "measure", "--device", "q.yaml", "--space", "tiny", "-o", "r.csv", "--resume"],
+     "cannot resume", "not a pxnas samples file"),
+    # architecture files
+    ({"a.json": json.dumps({"space": "tiny", "choices": [[c] for c in CHOICES]})},
+     ["pxprof", "predict", "--table", "t.csv", "--arch", "a.json"], "choices[0]: expected text"),
+    ({"a.json": NOT_UTF8}, ["pxprof", "predict", "--table", "t.csv", "--arch", "a.json"],
+     "not an architecture file"),
+    ({"a.json": json.dumps({"choices": CHOICES})},
+     ["pxprof", "predict", "--table", "t.csv", "--arch", "a.json"], "missing field(s) space"),
+    # predictor files
+    ({"b.json": lambda: predictor_with(intercept_ms=-1.0)},
+     ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"], "non-negative"),
+    ({"b.json": lambda: predictor_with(space=["tiny"])},
+     ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"], "space: expected text"),
+    ({"b.json": lambda: predictor_with(version=7)},
+     ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"], "predictor version 7"),
+    ({"b.json": lambda: predictor_with(by_kind={"mbconv": {"model": "pickle"}})},
+     ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"], "model must be one of"),
+    ({"b.json": BINARY}, ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"],
+     "not a pxnas predictor"),
+    # search checkpoints
+    ({"run/checkpoint.pt": BINARY},
+     ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "-o", "run", "--resume"],
+     "cannot resume"),
+    # options, checked before anything is created
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "--lambda", "nan",
+          "-o", "new"], "lam: expected a finite number"),
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "--lr", "inf",
+          "-o", "new"], "lr: expected a finite number"),
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "nan", "-o", "new"],
+     "target"),
+    ({}, ["pxprof", "fit-predictor", "--table", "t.csv", "-o", "x.json", "--folds", "1"],
+     "folds"),
+    # outputs: never an input, never replaced without --force
+    ({}, ["pxprof", "import-lut", "l0.yaml", "-o", "l0.yaml"], "also an input"),
+    ({}, ["pxprof", "merge", "t.csv", "-o", "t.csv"], "also an input"),
+    ({}, ["pxprof", "fit-predictor", "--table", "t.csv", "-o", "t.csv"], "also an input"),
+    ({"x.onnx": json.dumps({"space": "tiny", "choices": CHOICES})},
+     ["pxprof", "export", "--arch", "x.onnx", "-o", "x.onnx"], "also an input"),
+    ({}, ["pxprof", "validate", "--device", "q.yaml", "--predictor", "p.json", "-o", "p.json"],
+     "also an input"),
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "-o", "t.csv"],
+     "also an input"),
+    ({}, ["pxprof", "merge", "t.csv", "-o", "p.json"], "p.json exists", "--force"),
+    ({}, ["pxprof", "import-lut", "l0.yaml", "-o", "t.csv"], "t.csv exists", "--force"),
+    ({}, ["pxprof", "fit-predictor", "--table", "t.csv", "-o", "p.json"], "exists", "--force"),
+    ({}, ["pxprof", "export", "--arch", "arch.json", "-o", "p.json"], "suffix"),
+    ({}, ["pxprof", "measure", "--device", "q.yaml", "-o", "t.csv"], "exists", "--force"),
+    ({}, ["pxprof", "validate", "--device", "q.yaml", "--predictor", "p.json", "-o", "full"],
+     "full exists", "--force"),
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "-o", "full"],
+     "full exists", "--force"),
+]
+
+
+def _write_inputs(d: Path) -> None:
+    law_table(TINY, d / "t.csv")
+    fit_table(d / "t.csv").save(d / "p.json")
+    (d / "arch.json").write_text(json.dumps({"space": "tiny", "choices": CHOICES}))
+    (d / "q.yaml").write_text(device())
+    (d / "l0.yaml").write_text(yaml.safe_dump({b.key: {"mean": 1.0} for b in TINY.blocks()}))
+    (d / "full").mkdir()
+    (d / "full" / "kept.txt").write_text("a user's file")
+
+
+def _listing(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): (p.read_bytes() if p.is_file() else b"")
+            for p in sorted(d.rglob("*"))}
+
+
+def _check_row(row, folder: Path, run) -> str | None:
+    """None if the row's command is refused as it should be, else what went wrong."""
+    files, argv, *fragments = row
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(exist_ok=True)
+        content = content() if callable(content) else content
+        (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    before = _listing(folder)
+    proc = run(argv[0], *argv[1:], cwd=folder)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode != 2 or len(lines) != 1 or "Traceback" in proc.stderr:
+        return f"exit {proc.returncode}, stderr {proc.stderr.strip()[-300:]!r}"
+    missing = [f for f in fragments if f not in lines[0]]
+    if missing:
+        return f"{lines[0]!r} lacks {missing}"
+    if _listing(folder) != before:
+        return f"wrote or changed a file: {sorted(set(_listing(folder)) ^ set(before))}"
+    return None
+
+
+def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, run):
+    global FILES_DIR
+    FILES_DIR = tmp_path / "inputs"
+    FILES_DIR.mkdir()
+    _write_inputs(FILES_DIR)
+    folders = []
+    for i in range(len(CORPUS)):
+        folders.append(tmp_path / f"row{i}")
+        shutil.copytree(FILES_DIR, folders[-1])
+    # Each row in its own copy of the inputs, several at once: the commands mostly start up.
+    with ThreadPoolExecutor(4) as pool:
+        problems = list(pool.map(lambda i: _check_row(CORPUS[i], folders[i], run),
+                                 range(len(CORPUS))))
+    failed = [f"row {i} ({' '.join(CORPUS[i][1][:2])}): {p}" for i, p in enumerate(problems) if p]
+    assert not failed, "\n".join(failed)
