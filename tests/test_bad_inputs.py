@@ -182,3 +182,20 @@ def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, run):
                                  range(len(CORPUS))))
     failed = [f"row {i} ({' '.join(CORPUS[i][1][:2])}): {p}" for i, p in enumerate(problems) if p]
     assert not failed, "\n".join(failed)
+
+
+def test_one_bad_profile_among_the_users_hides_no_other(run, env, tmp_path):
+    mine = tmp_path / "devices"
+    mine.mkdir()
+    (mine / "good.yaml").write_text(device(description="my board"))
+    (mine / "broken.yaml").write_bytes(NOT_UTF8)
+    proc = run("pxprof", "devices", env={**env, "PXNAS_DEVICES": str(mine)})
+    assert proc.returncode == 2
+    assert "my board" in proc.stdout and "cpu " in proc.stdout
+    assert proc.stderr.strip().splitlines() == [
+        f"pxprof: skipped {mine / 'broken.yaml'}: not a device profile (not UTF-8 text)"]
+
+
+def test_bare_commands_print_their_help(run):
+    proc = run("pxprof")
+    assert proc.returncode == 0 and proc.stdout.startswith("Usage: pxprof") and not proc.stderr
