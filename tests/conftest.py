@@ -25,8 +25,12 @@ QUICK_DEVICE = {"transport": "local", "runtime": "onnxruntime", "threads": 1, "c
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
-    # One export cache for the whole session: exports are the slow part of measuring.
-    return tmp_path_factory.mktemp("cache")
+    # One export cache for the whole run, shared by parallel test workers (exports are written
+    # atomically): exports are the slow part of measuring.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cache"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture
