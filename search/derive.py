@@ -18,20 +18,22 @@ from .latency import ExpectedLatency
 def most_likely_within(latency: ExpectedLatency, alphas: list[torch.Tensor], target_ms: float,
                        tolerance: float = 0.01) -> list[str]:
     log_p = [torch.log_softmax(a.detach().double(), 0).tolist() for a in alphas]
+    cost = latency.matrix.tolist()  # plain floats: the loops below run thousands of times
     # Grid fine enough that rounding over all layers stays within a quarter of the tolerance.
     step = target_ms * tolerance / (4 * len(latency.ops))
-    best: dict[int, tuple[float, list[str]]] = {0: (0.0, [])}
+    # Grid cell -> (log-probability, exact latency of the layers so far, their choices).
+    best: dict[int, tuple[float, float, list[str]]] = {0: (0.0, 0.0, [])}
     for i, ops in enumerate(latency.ops):
-        grown: dict[int, tuple[float, list[str]]] = {}
-        for cell, (score, choices) in best.items():
+        grown: dict[int, tuple[float, float, list[str]]] = {}
+        for cell, (score, ms, choices) in best.items():
             for j, op in enumerate(ops):
-                at = cell + round(float(latency.matrix[i, j]) / step)
+                at = cell + round(cost[i][j] / step)
                 value = score + log_p[i][j]
                 if at not in grown or value > grown[at][0]:
-                    grown[at] = (value, choices + [op])
+                    grown[at] = (value, ms + cost[i][j], choices + [op])
         best = grown
-    found = [(score, choices) for score, choices in best.values()
-             if abs(latency.latency(choices) - target_ms) <= tolerance * target_ms]
+    off = {cell: abs(latency.fixed_ms + ms - target_ms) for cell, (_, ms, _) in best.items()}
+    found = [best[cell] for cell, miss in off.items() if miss <= tolerance * target_ms]
     if found:
-        return max(found, key=lambda s: s[0])[1]
-    return min(best.values(), key=lambda s: abs(latency.latency(s[1]) - target_ms))[1]
+        return max(found, key=lambda s: s[0])[2]
+    return best[min(off, key=off.get)][2]
