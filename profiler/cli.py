@@ -120,8 +120,9 @@ def measure(device_names, runtime, benchmark_binary, space_name, output, resume,
     specs, label = None, space.name
     if sample:
         specs, label = sample_blocks(space, sample, seed), f"{space.name}~sample{sample}-seed{seed}"
+    read = [Path(n) for n in (*device_names, space_name) if Path(n).is_file()]
     table = measure_table(profiles, space, output, resume=resume, specs=specs, label=label,
-                          force=force)
+                          force=force, inputs=read)
     unstable = int(table.df["unstable"].sum())
     click.echo(f"wrote {output}: {len(table)} blocks of {label} on "
                f"{table.fingerprint.get('device', '')}"

@@ -53,14 +53,15 @@ def _farm_fingerprint(units: list[DeviceSession]) -> dict:
 
 def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, out: Path,
             resume: bool = False, specs: list[BlockSpec] | None = None,
-            label: str | None = None, force: bool = False) -> LatencyTable:
+            label: str | None = None, force: bool = False, inputs=()) -> LatencyTable:
     """Measure `specs` (default: every block of `space`) into the table `out`, resuming if asked
     (or replacing it, with `force`); several profiles split the blocks among them. The table
-    records `label` (default: the space's name) as the space its rows were measured for."""
+    records `label` (default: the space's name) as the space its rows were measured for.
+    `inputs` are the files the run reads (profiles, a space file): never its output."""
     label = label or space.name
     profiles = [profiles] if isinstance(profiles, DeviceProfile) else list(profiles)
     spath = samples_path(Path(out))
-    out = claim(Path(out), force=force, resume=resume, companions=[spath])
+    out = claim(Path(out), inputs, force=force, resume=resume, companions=[spath])
     with writing(out, "pxprof measure"):
         if force and not resume:
             remove_stale([out, spath])

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
-from profiler.records import check_fields, spec
+from profiler.records import check_fields, load_record, spec
 from profiler.space import SearchSpace
 
 from .data import Dataset
@@ -301,8 +301,27 @@ def read_checkpoint(path: Path) -> dict:
     except Exception as exc:
         raise UserError(f"cannot resume from {path}: the checkpoint is corrupt or not a pxsearch "
                         f"checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION \
-            or not {"config", "space", "epoch", "net"} <= set(state):
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"cannot resume from {path}: not a pxsearch checkpoint "
                         f"(version {CHECKPOINT_VERSION})")
+    load_record(_Checkpoint, state, f"cannot resume from {path}")
     return state
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The checked shape of a checkpoint (tensors inside the state dicts are torch's to check)."""
+    version: int
+    config: dict
+    space: dict
+    epoch: int = spec(ge=0)
+    net: dict
+    w_opt: dict
+    a_opt: dict
+    sampler: dict
+    loss: dict
+    baseline: float | None
+    rows: list[dict]
+
+    def __post_init__(self):
+        check_fields(self)

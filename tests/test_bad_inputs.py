@@ -111,6 +111,7 @@ CORPUS = [
      "folds"),
     # outputs: never an input, never replaced without --force
     ({}, ["pxprof", "import-lut", "l0.yaml", "-o", "l0.yaml"], "also an input"),
+    ({}, ["pxprof", "measure", "--device", "q.yaml", "-o", "q.yaml"], "also an input"),
     ({}, ["pxprof", "merge", "t.csv", "-o", "t.csv"], "also an input"),
     ({}, ["pxprof", "fit-predictor", "--table", "t.csv", "-o", "t.csv"], "also an input"),
     ({"x.onnx": json.dumps({"space": "tiny", "choices": CHOICES})},

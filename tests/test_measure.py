@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from profiler.space import space_from_dict
+from profiler.outputs import writing
 from profiler.table import LatencyTable, samples_path
 
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
@@ -78,13 +79,6 @@ def test_killed_measure_resumes(env, tmp_path, small_space, sig):
            "-o", "t.csv"]
     proc = start_measuring(cmd, env, tmp_path)
     spath = tmp_path / "t.samples.json"
-    if sig == signal.SIGKILL:
-        # One writer at a time: a second run on the same table refuses, naming the first (and
-        # the kill below releases the lock: the resume after it runs).
-        for flag in ("--resume", "--force"):
-            second = subprocess.run(cmd + [flag], cwd=tmp_path, env=env, capture_output=True,
-                                    text=True)
-            assert_bad_input(second, f"being written by pxprof measure (pid {proc.pid}")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if sig != signal.SIGKILL:
@@ -102,6 +96,25 @@ def test_killed_measure_resumes(env, tmp_path, small_space, sig):
         assert final[key]["attempts"][0]["rounds"][:len(rounds)] == rounds
         assert len(final[key]["attempts"][0]["rounds"]) == 4
     assert len(LatencyTable.load(tmp_path / "t.csv")) == len(space.blocks())
+
+
+def test_one_writer_at_a_time(env, tmp_path, small_space):
+    slow = tmp_path / "slow.yaml"  # a measurement that outlasts the test
+    slow.write_text(yaml.safe_dump({**QUICK_DEVICE, "rounds": 1000, "max_spread": 1.0}))
+    cmd = [str(BIN / "pxprof"), "measure", "--device", str(slow), "--space", str(small_space),
+           "-o", "t.csv"]
+    proc = start_measuring(cmd, env, tmp_path)
+    try:
+        # Neither completing nor replacing the table while it is written: both name the writer.
+        for flag in ("--resume", "--force"):
+            second = subprocess.run(cmd + [flag], cwd=tmp_path, env=env, capture_output=True,
+                                    text=True)
+            assert_bad_input(second, f"being written by pxprof measure (pid {proc.pid}")
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs, and the kernel still releases the lock
+        proc.communicate(timeout=60)
+    with writing(tmp_path / "t.csv"):
+        pass
 
 
 def test_measure_bad_input(run, small_space, quick_device, tmp_path):
