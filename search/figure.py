@@ -41,7 +41,7 @@ def architecture_svg(space: SearchSpace, choices: list[str], title: str = "") ->
     width = 20 + len(items) * (BAR_W + GAP) + 20
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{BASE + 60}" '
              f'font-family="sans-serif">',
-             f'<rect width="100%" height="100%" fill="white"/>',
+             '<rect width="100%" height="100%" fill="white"/>',
              f'<text x="10" y="18" font-size="13">{escape(title)}</text>',
              f'<line x1="10" y1="{BASE + 1}" x2="{width - 10}" y2="{BASE + 1}" stroke="#888"/>']
     x = 20

@@ -12,18 +12,17 @@ from profiler.blocks import build_network
 from profiler.space import SearchSpace
 
 from .data import Dataset
-from .trainer import cosine_lr
+from .recipe import LABEL_SMOOTHING, init_for_training, learning_rate, sgd
 
 
 def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,
             lr: float = 0.05, weight_decay: float = 4e-5, seed: int = 0,
             progress: bool = True) -> tuple[torch.nn.Module, float]:
-    """The standalone network trained on the training split with a cosine learning rate; returns it
-    (in eval mode) and its accuracy on the test split."""
+    """The standalone network trained on the training split with the search's recipe
+    (search/recipe.py); returns it (in eval mode) and its accuracy on the test split."""
     torch.manual_seed(seed)
-    net = build_network(space, choices)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True,
-                          weight_decay=weight_decay)
+    net = init_for_training(build_network(space, choices))
+    opt = sgd(net.parameters(), lr, 0.9, weight_decay)
     steps = math.ceil(len(data.train) / batch_size)
     with tqdm(total=epochs * steps, unit="step", desc="retrain", disable=not progress,
               dynamic_ncols=True) as bar:
@@ -31,8 +30,9 @@ def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, 
             net.train()
             for j, (x, y) in enumerate(data.batches(data.train, batch_size, seed=seed + 7919 * epoch)):
                 for group in opt.param_groups:
-                    group["lr"] = cosine_lr(lr, epoch * steps + j, epochs * steps)
-                loss = F.cross_entropy(net(x), y)
+                    group["lr"] = learning_rate(lr, epoch * steps + j, epochs * steps,
+                                                warmup=steps)
+                loss = F.cross_entropy(net(x), y, label_smoothing=LABEL_SMOOTHING)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

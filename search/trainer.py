@@ -33,9 +33,10 @@ from .derive import most_likely_within
 from .gates import MODES, GateSampler
 from .latency import ExpectedLatency
 from .loss import FORMS, LatencyLoss
+from .recipe import LABEL_SMOOTHING, init_for_training, learning_rate, sgd
 from .supernet import Supernet
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: weight optimizer with two parameter groups (recipe.sgd)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,6 @@ class SearchConfig:
         check_fields(self)
 
 
-def cosine_lr(base: float, step: int, total: int) -> float:
-    return 0.5 * base * (1 + math.cos(math.pi * step / max(total, 1)))
-
-
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean())
 
@@ -83,13 +80,12 @@ class Searcher:
         self.space, self.latency, self.data, self.config = space, latency, data, config
         self.out_dir, self.progress = (Path(out_dir) if out_dir else None), progress
         torch.manual_seed(config.seed)
-        self.net = Supernet(space)
+        self.net = init_for_training(Supernet(space))
         self.sampler = GateSampler(config.mode, config.seed)
         self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
                                  config.rho)
-        self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr,
-                                     momentum=config.momentum, nesterov=True,
-                                     weight_decay=config.weight_decay)
+        self.w_opt = sgd(self.net.weight_parameters(), config.lr, config.momentum,
+                         config.weight_decay)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr,
                                       betas=(0.0, 0.999), eps=1e-8)
         self.epoch = 0
@@ -145,7 +141,7 @@ class Searcher:
         self.net.train()
         self.net.sample_paths(self.sampler)
         logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=LABEL_SMOOTHING)
         self.w_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.net.drop_unsampled_grads()
@@ -228,7 +224,9 @@ class Searcher:
         expected = float("nan")
         for j, (x, y) in enumerate(self.data.batches(self.data.train, c.batch_size,
                                                      seed=c.seed * 1_000_003 + epoch * 1_009)):
-            lr = cosine_lr(c.lr, phase_epoch * steps + j, phase_len * steps)
+            # The first epoch of all ramps the learning rate up (search/recipe.py).
+            lr = learning_rate(c.lr, phase_epoch * steps + j, phase_len * steps,
+                               warmup=steps if epoch == 0 else 0)
             for group in self.w_opt.param_groups:
                 group["lr"] = lr
             loss, acc = self.weight_step(x, y)
