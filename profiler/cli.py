@@ -188,7 +188,7 @@ def _save_table(table: LatencyTable, output: Path, inputs, force: bool) -> None:
     """A table made from other files (imported, merged): no raw samples of its own, so a table's
     samples left at `output` described the old table and go with it."""
     claim(output, inputs, force, companions=[samples_path(output)])
-    with writing(output, "pxprof"):
+    with writing(output, click.get_current_context().command_path):
         table.save(output)
         remove_stale([samples_path(output)])
 
