@@ -142,7 +142,8 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     if threads:
         torch.set_num_threads(threads)
 
-    searcher = Searcher(space, latency, data, config, out_dir=out, progress=not quiet)
+    searcher = Searcher(space, latency, data, config, out_dir=out, progress=not quiet,
+                        warn=lambda message: click.echo(f"pxsearch: warning: {message}", err=True))
     if checkpoint:
         searcher.resume(checkpoint)
     out.mkdir(parents=True, exist_ok=True)

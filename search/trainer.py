@@ -14,6 +14,7 @@ ends exactly where an uninterrupted one would.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +37,8 @@ from .loss import FORMS, LatencyLoss
 from .recipe import LABEL_SMOOTHING, init_for_training, learning_rate, sgd
 from .supernet import Supernet
 
+# Below this multiple of chance accuracy, a supernet has learned nothing usable to choose by.
+CHANCE_MARGIN = 1.5
 CHECKPOINT_VERSION = 2  # 2: weight optimizer with two parameter groups (recipe.sgd)
 
 
@@ -73,12 +76,14 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 class Searcher:
     def __init__(self, space: SearchSpace, latency: ExpectedLatency, data: Dataset,
-                 config: SearchConfig, out_dir: Path | None = None, progress: bool = True):
+                 config: SearchConfig, out_dir: Path | None = None, progress: bool = True,
+                 warn=None):
         if data.classes > space.classes:
             raise UserError(f"{data.name} has {data.classes} classes, space {space.name!r} "
                             f"classifies into {space.classes}")
         self.space, self.latency, self.data, self.config = space, latency, data, config
         self.out_dir, self.progress = (Path(out_dir) if out_dir else None), progress
+        self.warn = warn or logging.getLogger(__name__).warning
         torch.manual_seed(config.seed)
         self.net = init_for_training(Supernet(space))
         self.sampler = GateSampler(config.mode, config.seed)
@@ -260,6 +265,8 @@ class Searcher:
             while self.epoch < total:
                 row = self.run_epoch(self.epoch, bar)
                 self.rows.append(row)
+                if self.epoch + 1 == c.warmup_epochs:
+                    self._check_learned(row["val_acc"])
                 self.epoch += 1
                 bar.set_postfix(acc=f"{row['val_acc']:.3f}",
                                 lat=f"{row['expected_latency_ms']:.4g}ms", lam=f"{row['lambda']:.3g}")
@@ -269,6 +276,17 @@ class Searcher:
         finally:
             bar.close()
         return self.derive()
+
+    def _check_learned(self, accuracy: float) -> None:
+        """At the end of warm-up, say so when the supernet is no better than chance: the search
+        would then choose by latency alone."""
+        chance = 1 / self.data.classes
+        if accuracy < CHANCE_MARGIN * chance:
+            self.warn(f"after {self.config.warmup_epochs} warm-up epoch(s) the supernet is no "
+                      f"better than chance (validation accuracy {accuracy:.3f}, chance "
+                      f"{chance:.3f}): the search will choose by latency alone; give it more "
+                      f"--warmup-epochs, or a lower --lr if its training loss rises "
+                      f"(search_log.csv)")
 
     def derive(self) -> list[str]:
         """The architecture the search returns: argmax per layer, or under `budget` the most likely

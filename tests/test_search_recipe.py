@@ -1,4 +1,5 @@
-"""The training recipe shared by the search and retraining (search/recipe.py)."""
+"""The training recipe shared by the search and retraining (search/recipe.py), and the warning
+when a supernet has learned nothing by the end of warm-up."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import pytest
 import torch
 
 from profiler.space import get_space
+from search.data import Split, load_data
+from search.latency import ExpectedLatency
 from search.recipe import init_for_training, learning_rate, sgd
 from search.supernet import Supernet
+from search.trainer import SearchConfig, Searcher
+
+from search_fixtures import synthetic_table
 
 
 def test_residual_blocks_start_as_the_identity_and_norms_do_not_decay():
@@ -25,3 +31,16 @@ def test_residual_blocks_start_as_the_identity_and_norms_do_not_decay():
     assert learning_rate(0.1, 0, 100, warmup=10) == pytest.approx(0.01)
     assert learning_rate(0.1, 9, 100, warmup=10) == pytest.approx(0.1)
     assert learning_rate(0.1, 100, 100) == pytest.approx(0.0)
+
+
+def test_a_supernet_at_chance_after_warm_up_is_reported():
+    space = get_space("tiny")
+    data = load_data("digits", space.resolution, seed=0)
+    data.train = Split(data.train.images[:64], data.train.labels[:64])
+    latency = ExpectedLatency(space, synthetic_table(space))
+    said = []
+    # A learning rate that cannot move the weights: the supernet stays at chance.
+    config = SearchConfig(target_ms=sum(latency.bounds()) / 2, warmup_epochs=1, epochs=1,
+                          batch_size=32, lr=1e-9)
+    Searcher(space, latency, data, config, progress=False, warn=said.append).run()
+    assert len(said) == 1 and "no better than chance" in said[0] and "--warmup-epochs" in said[0]
