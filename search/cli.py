@@ -28,7 +28,7 @@ from .figure import write_architecture_svg
 from .gates import MODES
 from .latency import ExpectedLatency
 from .loss import FORMS, LatencyLoss
-from .retrain import retrain
+from .retrain import RETRAIN_LR, retrain
 from .trainer import SearchConfig, Searcher, read_checkpoint
 
 DEFAULTS = SearchConfig(target_ms=1.0)
@@ -97,7 +97,9 @@ def _recorded_space(space_name: str) -> str:
 @click.option("--warmup-epochs", type=click.IntRange(0), default=DEFAULTS.warmup_epochs,
               show_default=True, help="Epochs training weights only.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True, help="Weight learning rate.")
+@click.option("--lr", type=float, default=None,
+              help="Weight learning rate of the search (default: 0.15 / searchable layers at batch 32, "
+                   "scaled with the batch: deeper supernets need smaller steps).")
 @click.option("--arch-lr", type=float, default=DEFAULTS.arch_lr, show_default=True,
               help="Adam learning rate of the architecture parameters.")
 @click.option("--arch-every", type=click.IntRange(1), default=DEFAULTS.arch_every, show_default=True,
@@ -105,6 +107,8 @@ def _recorded_space(space_name: str) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--retrain-epochs", type=click.IntRange(0), default=15, show_default=True,
               help="Train the derived network from scratch for this many epochs (0: skip).")
+@click.option("--retrain-lr", type=click.FloatRange(0, 100, min_open=True), default=RETRAIN_LR, show_default=True,
+              help="Learning rate of the retraining.")
 @click.option("--measure-on", "device_name", default=None,
               help="Device profile to measure the derived network on, end to end.")
 @click.option("--export/--no-export", "do_export", default=True, show_default=True,
@@ -117,7 +121,8 @@ def _recorded_space(space_name: str) -> str:
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
 def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, loss_form, lam, epochs,
-        warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, device_name,
+        warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, retrain_lr,
+        device_name,
         do_export, threads, resume, force, quiet, out):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
@@ -164,7 +169,7 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
 
     shape = (1, space.in_channels, space.resolution, space.resolution)
     if retrain_epochs:
-        net, accuracy = retrain(space, choices, data, retrain_epochs, batch_size, lr, seed=seed,
+        net, accuracy = retrain(space, choices, data, retrain_epochs, batch_size, retrain_lr, seed=seed,
                                 progress=not quiet)
         summary["test_accuracy"] = accuracy
         summary["retrain_epochs"] = retrain_epochs

@@ -14,9 +14,12 @@ from profiler.space import SearchSpace
 from .data import Dataset
 from .recipe import LABEL_SMOOTHING, init_for_training, learning_rate, sgd
 
+# A single network trains well at a larger step than a supernet of the same depth (recipe.default_lr).
+RETRAIN_LR = 0.05
+
 
 def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,
-            lr: float = 0.05, weight_decay: float = 4e-5, seed: int = 0,
+            lr: float = RETRAIN_LR, weight_decay: float = 4e-5, seed: int = 0,
             progress: bool = True) -> tuple[torch.nn.Module, float]:
     """The standalone network trained on the training split with the search's recipe
     (search/recipe.py); returns it (in eval mode) and its accuracy on the test split."""

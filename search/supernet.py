@@ -56,6 +56,27 @@ class Supernet(nn.Module):
         for op, name in zip(self.layers, self.space.check_choices(choices)):
             op.fix(name)
 
+    @torch.no_grad()
+    def recalibrate_batch_norm(self, batches) -> None:
+        """Batch-norm statistics for the fixed path, from `batches` of training images: running
+        statistics gathered while every step ran another path do not fit any one of them (SPOS,
+        Guo et al. 2020, found the same), so a derived architecture evaluated with them scores near
+        chance. Only the norms on the path are reset; the others keep theirs."""
+        on_path = [self.stem, self.first, self.mix, self.logits] + \
+            [op.candidates[op.gates.active] for op in self.layers]
+        norms = [m for block in on_path for m in block.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(m.momentum, m.training) for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches
+            m.train()
+        for x, _ in batches:
+            self(x)
+        for m, (momentum, training) in zip(norms, saved):
+            m.momentum = momentum
+            m.train(training)
+
     def set_arch_grad(self) -> None:
         for op in self.layers:
             op.set_arch_grad()

@@ -29,16 +29,18 @@ from profiler.files import atomic_path, write_text
 from profiler.records import check_fields, load_record, spec
 from profiler.space import SearchSpace
 
-from .data import Dataset
+from .data import Dataset, Split
 from .derive import most_likely_within
 from .gates import MODES, GateSampler
 from .latency import ExpectedLatency
 from .loss import FORMS, LatencyLoss
-from .recipe import LABEL_SMOOTHING, init_for_training, learning_rate, sgd
+from .recipe import LABEL_SMOOTHING, default_lr, init_for_training, learning_rate, sgd
 from .supernet import Supernet
 
 # Below this multiple of chance accuracy, a supernet has learned nothing usable to choose by.
 CHANCE_MARGIN = 1.5
+# Training images that recalibrate batch-norm statistics before a derived architecture is evaluated.
+RECALIBRATION_IMAGES = 256
 CHECKPOINT_VERSION = 2  # 2: weight optimizer with two parameter groups (recipe.sgd)
 
 
@@ -51,7 +53,7 @@ class SearchConfig:
     epochs: int = spec(20, ge=0, le=100_000)
     warmup_epochs: int = spec(5, ge=0, le=100_000)
     batch_size: int = spec(32, ge=1, le=1_000_000)
-    lr: float = spec(0.1, gt=0, le=100)
+    lr: float | None = spec(None, gt=0, le=100)  # None: recipe.default_lr for the space and batch
     momentum: float = spec(0.9, ge=0, le=1)
     weight_decay: float = spec(4e-5, ge=0, le=1)
     arch_lr: float = spec(0.15, gt=0, le=100)  # far above the paper's 1e-3: hundreds of steps
@@ -89,7 +91,9 @@ class Searcher:
         self.sampler = GateSampler(config.mode, config.seed)
         self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
                                  config.rho)
-        self.w_opt = sgd(self.net.weight_parameters(), config.lr, config.momentum,
+        self.lr = config.lr if config.lr is not None else \
+            default_lr(len(space.layers()), config.batch_size)
+        self.w_opt = sgd(self.net.weight_parameters(), self.lr, config.momentum,
                          config.weight_decay)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr,
                                       betas=(0.0, 0.999), eps=1e-8)
@@ -207,9 +211,14 @@ class Searcher:
                                          seed=self.config.seed * 1_000_003 + epoch * 1_009 + rep + 1)
 
     def evaluate(self, choices: list[str], split) -> float:
-        """Accuracy of one architecture inside the supernet (shared weights, eval-mode BN)."""
+        """Accuracy of one architecture inside the supernet: shared weights, batch-norm statistics
+        recalibrated for it on RECALIBRATION_IMAGES training images (always the same ones)."""
         self.net.eval()
         self.net.fix(choices)
+        images = min(RECALIBRATION_IMAGES, len(self.data.train))
+        self.net.recalibrate_batch_norm(
+            self.data.batches(Split(self.data.train.images[:images], self.data.train.labels[:images]),
+                              self.config.batch_size))
         correct = 0
         with torch.no_grad():
             for x, y in self.data.batches(split, 256):
@@ -230,7 +239,7 @@ class Searcher:
         for j, (x, y) in enumerate(self.data.batches(self.data.train, c.batch_size,
                                                      seed=c.seed * 1_000_003 + epoch * 1_009)):
             # The first epoch of all ramps the learning rate up (search/recipe.py).
-            lr = learning_rate(c.lr, phase_epoch * steps + j, phase_len * steps,
+            lr = learning_rate(self.lr, phase_epoch * steps + j, phase_len * steps,
                                warmup=steps if epoch == 0 else 0)
             for group in self.w_opt.param_groups:
                 group["lr"] = lr
