@@ -87,7 +87,7 @@ def calibrate(predictor, profile, space, networks: int, seed: int):
     # blocks into a network changes, not how much faster or slower the device runs today than
     # when the table was measured.
     measured, block_ms = measure_networks(profile, space, archs, seed, with_blocks=True)
-    nets = [[s for s in space.network(a) if s.kind != "zero"] for a in archs]
+    nets = [[s for s in space.network(a) if s.profiled] for a in archs]
     sums = [sum(block_ms[s.key] for s in net) for net in nets]
     form, calibration, cv = fit_calibration(sums, [len(net) for net in nets], measured)
     info = {"form": form, "cv_mape": cv, "device": profile.name, "space": space.name,

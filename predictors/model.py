@@ -31,7 +31,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from profiler.blockspec import KINDS, BlockSpec, parse_key
+from profiler.blockspec import BlockSpec, parse_key
+from profiler.kinds import KINDS
 from profiler.errors import UserError
 from profiler.files import write_json, write_text
 from profiler.latency import Calibration, LatencySource
@@ -173,7 +174,7 @@ def _load_kinds(data) -> dict:
         raise TypeError("by_kind must be a mapping of block kinds to models")
     by_kind = {}
     for kind, model in data.items():
-        if kind not in KINDS or kind == "zero":
+        if kind not in KINDS or not KINDS[kind].profiled:
             raise ValueError(f"by_kind: unknown block kind {kind!r}")
         if not isinstance(model, dict) or model.get("model") not in REGISTRY:
             raise ValueError(f"by_kind {kind}: model must be one of {', '.join(REGISTRY)}")

@@ -1,4 +1,5 @@
-"""Torch modules for BlockSpecs: what is profiled, exported, and trained by the search."""
+"""Torch modules for BlockSpecs: what is profiled, exported, and trained by the search. Each block
+kind (profiler/kinds/) says which of these modules runs its blocks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import nn
 
 from .blockspec import BlockSpec
+from .kinds import KINDS
 from .space import SearchSpace
 
 
@@ -45,13 +47,7 @@ class Logits(nn.Module):
 
 
 def build_block(spec: BlockSpec) -> nn.Module:
-    if spec.kind == "conv":
-        return conv_bn(spec.in_c, spec.out_c, spec.kernel, spec.stride)
-    if spec.kind == "mbconv":
-        return MBConv(spec)
-    if spec.kind == "linear":
-        return Logits(spec)
-    return nn.Identity()  # zero: the layer is skipped, its output is its shortcut
+    return KINDS[spec.kind].build(spec)
 
 
 def input_shape(spec: BlockSpec, batch: int = 1) -> tuple[int, int, int, int]:

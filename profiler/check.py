@@ -34,7 +34,7 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
 
     from .blocks import build_network
 
-    shape = (profile.batch, space.in_channels, space.resolution, space.resolution)
+    shape = space.input_shape(profile.batch)
     runtime = get_runtime(profile.runtime)
     # The session opens first: an unreachable device is refused before anything is exported.
     with sessions([profile]) as units, tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +44,7 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
             path = Path(tmp) / f"net{i}{runtime.suffix}"
             export(build_network(space, choices), shape, runtime.format, path)
             models[f"net{i}"] = Model(path, shape)
-        blocks = {s.key: s for a in archs for s in space.network(a) if s.kind != "zero"} \
+        blocks = {s.key: s for a in archs for s in space.network(a) if s.profiled} \
             if with_blocks else {}
         for key, spec in blocks.items():
             models[key] = Model(block_file(spec, runtime, profile.batch),

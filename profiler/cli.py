@@ -340,7 +340,7 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
     from .blocks import build_network
     from .export import export
     torch.manual_seed(seed)
-    shape = (batch, space.in_channels, space.resolution, space.resolution)
+    shape = space.input_shape(batch)
     with writing(output, "pxprof export"):
         export(build_network(space, choices), shape, by_suffix[output.suffix], output)
     click.echo(f"wrote {output}: {space.name}, input {'x'.join(map(str, shape))}")

@@ -64,7 +64,7 @@ class LatencySource:
         """Milliseconds of each block measured alone; `zero` costs 0."""
         specs = list(specs)
         out = np.zeros(len(specs))
-        real = [i for i, s in enumerate(specs) if s.kind != "zero"]
+        real = [i for i, s in enumerate(specs) if s.profiled]
         if real:
             self.check_covers([specs[i] for i in real], "these blocks")
             ms = np.asarray(self._latencies([specs[i] for i in real]), dtype=float).reshape(-1)
@@ -81,12 +81,12 @@ class LatencySource:
         calibration = getattr(self, "calibration", None)
         if calibration is None:
             return ms, 0.0
-        return calibration.terms(ms, np.array([s.kind != "zero" for s in specs], dtype=bool))
+        return calibration.terms(ms, np.array([s.profiled for s in specs], dtype=bool))
 
     def network_latency(self, specs) -> float:
         """The latency of the network made of `specs` (one architecture, fixed layers included)."""
         specs = list(specs)
-        self.check_covers([s for s in specs if s.kind != "zero"])
+        self.check_covers([s for s in specs if s.profiled])
         terms, constant = self.network_terms(specs)
         return float(terms.sum() + constant)
 

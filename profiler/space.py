@@ -114,6 +114,10 @@ class SearchSpace:
     def layers(self) -> list[Layer]:
         return self._layers
 
+    def prefix(self) -> list[BlockSpec]:
+        """The fixed layers before the searchable ones: stem and first block."""
+        return [self._stem(), self._first()]
+
     def head(self) -> list[BlockSpec]:
         """The fixed layers after the searchable ones: feature mix and classifier."""
         last = self._layers[-1].candidates[self.ops[0]]
@@ -123,14 +127,18 @@ class SearchSpace:
 
     def fixed(self) -> list[BlockSpec]:
         """Every layer that is the same in all architectures: stem, first block, head."""
-        return [self._stem(), self._first()] + self.head()
+        return self.prefix() + self.head()
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        """The NCHW shape a network of this space takes."""
+        return (batch, self.in_channels, self.resolution, self.resolution)
 
     def blocks(self) -> list[BlockSpec]:
         """The unique blocks to profile, in network order. As in the published tables, the first
         block is profiled at every candidate kernel; `zero` ops cost nothing and are not profiled."""
         specs = [self._stem()] + [self._first(k) for k in self.kernels]
         for layer in self._layers:
-            specs += [s for s in layer.candidates.values() if s.kind != "zero"]
+            specs += [s for s in layer.candidates.values() if s.profiled]
         specs += self.head()
         return list(dict.fromkeys(specs))
 
@@ -149,7 +157,7 @@ class SearchSpace:
         """The BlockSpecs of one architecture, in order (zero layers included)."""
         self.check_choices(choices)
         chosen = [layer.candidates[c] for layer, c in zip(self._layers, choices)]
-        return [self._stem(), self._first()] + chosen + self.head()
+        return self.prefix() + chosen + self.head()
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}

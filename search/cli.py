@@ -167,7 +167,7 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     click.echo(f"predicted latency: {predicted:.4g} ms (target {target:g} ms, "
                f"{(predicted - target) / target:+.1%})")
 
-    shape = (1, space.in_channels, space.resolution, space.resolution)
+    shape = space.input_shape()
     if retrain_epochs:
         net, accuracy = retrain(space, choices, data, retrain_epochs, batch_size, retrain_lr, seed=seed,
                                 progress=not quiet)
@@ -185,9 +185,14 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
         click.echo(f"wrote {onnx_path}")
     if profile:
         runtime = get_runtime(profile.runtime)
-        path = onnx_path if runtime.format == "onnx" else \
-            export(net, shape, runtime.format, out / f"derived{runtime.suffix}")
-        measured = measure_models(profile, {"network": Model(path, shape)},
+        # Measured at the profile's batch, like the blocks of its table.
+        measured_shape = space.input_shape(profile.batch)
+        if runtime.format == "onnx" and measured_shape == shape:
+            path = onnx_path
+        else:
+            batch = f"-batch{profile.batch}" if profile.batch != 1 else ""
+            path = export(net, measured_shape, runtime.format, out / f"derived{batch}{runtime.suffix}")
+        measured = measure_models(profile, {"network": Model(path, measured_shape)},
                                   progress=not quiet)["network"].median
         summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
         click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "

@@ -1,5 +1,6 @@
 """A picture of a derived architecture, like the ProxylessNAS paper's figure: one bar per layer from
-input to output, its height the expansion ratio, its colour the kernel size, labelled `MB6 5x5`.
+input to output, its height the expansion ratio, its colour the kernel size, labelled `MB6 5x5`
+(each block kind's glyph, profiler/kinds/).
 Written as SVG by hand (no plotting library is needed for boxes and text)."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from html import escape
 from pathlib import Path
 
 from profiler.files import write_text
-from profiler.space import ZERO, SearchSpace
+from profiler.kinds import KINDS
+from profiler.space import SearchSpace
 
 KERNEL_COLOURS = {3: "#9fc5e8", 5: "#f6b26b", 7: "#e06666", 9: "#8e7cc3", 11: "#6aa84f"}
 FIXED_COLOUR = "#d9d9d9"
@@ -26,18 +28,10 @@ def _bar(x: float, height: float, colour: str, label: str) -> str:
 
 
 def architecture_svg(space: SearchSpace, choices: list[str], title: str = "") -> str:
-    specs = space.network(space.check_choices(choices))
-    stem, first, *chosen, mix, _ = specs
-    items = [(FIXED_COLOUR, 1.5, f"Conv {stem.kernel}x{stem.kernel}"),
-             (KERNEL_COLOURS.get(first.kernel, "#999"), 1.5, f"MB1 {first.kernel}x{first.kernel}")]
-    for name, spec in zip(choices, chosen):
-        if name == ZERO:
-            items.append((None, 0, "skip"))
-        else:
-            items.append((KERNEL_COLOURS.get(spec.kernel, "#999"), 1 + spec.expand,
-                          f"MB{spec.expand} {spec.kernel}x{spec.kernel}"))
-    items.append((FIXED_COLOUR, 1.5, "Conv 1x1"))
-    items.append((FIXED_COLOUR, 1.5, "Pool FC"))
+    glyphs = [KINDS[s.kind].glyph(s) for s in space.network(choices)]
+    items = [(None, 0, "skip") if g is None else
+             (FIXED_COLOUR if g.kernel is None else KERNEL_COLOURS.get(g.kernel, "#999"), g.height, g.label)
+             for g in glyphs]
     width = 20 + len(items) * (BAR_W + GAP) + 20
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{BASE + 60}" '
              f'font-family="sans-serif">',
@@ -53,7 +47,7 @@ def architecture_svg(space: SearchSpace, choices: list[str], title: str = "") ->
             parts.append(_bar(x, units * UNIT_H * 0.8, colour, label))
         x += BAR_W + GAP
     legend_y, lx = BASE + 30, 20
-    for kernel in sorted({s.kernel for s in chosen if s.kind == "mbconv"} | {first.kernel}):
+    for kernel in sorted({g.kernel for g in glyphs if g is not None and g.kernel is not None}):
         parts.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" '
                      f'fill="{KERNEL_COLOURS.get(kernel, "#999")}" stroke="#444" stroke-width="0.8"/>'
                      f'<text x="{lx + 16}" y="{legend_y}" font-size="11">{kernel}x{kernel}</text>')

@@ -1,6 +1,6 @@
 """Supernet: a SearchSpace as one network whose every searchable layer is a MixedOp.
 
-The fixed layers (stem, first block, feature mix, classifier) and every candidate are the
+The fixed layers (the space's prefix and head) and every candidate are the
 foundation's block modules, so a derived architecture is exactly `build_network(space, choices)`.
 """
 
@@ -20,18 +20,17 @@ class Supernet(nn.Module):
     def __init__(self, space: SearchSpace):
         super().__init__()
         self.space = space
-        stem, first, mix, logits = space.fixed()
-        self.stem, self.first = build_block(stem), build_block(first)
+        self.prefix = nn.Sequential(*map(build_block, space.prefix()))
         self.layers = nn.ModuleList(
             MixedOp({op: build_block(spec) for op, spec in layer.candidates.items()})
             for layer in space.layers())
-        self.mix, self.logits = build_block(mix), build_block(logits)
+        self.head = nn.Sequential(*map(build_block, space.head()))
 
     def forward(self, x):
-        x = self.first(self.stem(x))
+        x = self.prefix(x)
         for op in self.layers:
             x = op(x)
-        return self.logits(self.mix(x))
+        return self.head(x)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [op.alpha for op in self.layers]
@@ -62,7 +61,7 @@ class Supernet(nn.Module):
         statistics gathered while every step ran another path do not fit any one of them (SPOS,
         Guo et al. 2020, found the same), so a derived architecture evaluated with them scores near
         chance. Only the norms on the path are reset; the others keep theirs."""
-        on_path = [self.stem, self.first, self.mix, self.logits] + \
+        on_path = [self.prefix, self.head] + \
             [op.candidates[op.gates.active] for op in self.layers]
         norms = [m for block in on_path for m in block.modules()
                  if isinstance(m, nn.modules.batchnorm._BatchNorm)]

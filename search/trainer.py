@@ -41,7 +41,9 @@ from .supernet import Supernet
 CHANCE_MARGIN = 1.5
 # Training images that recalibrate batch-norm statistics before a derived architecture is evaluated.
 RECALIBRATION_IMAGES = 256
-CHECKPOINT_VERSION = 2  # 2: weight optimizer with two parameter groups (recipe.sgd)
+# 2: weight optimizer with two parameter groups (recipe.sgd); 3: the supernet's fixed layers are
+# `prefix` and `head`
+CHECKPOINT_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def test_the_candidates_of_a_layer_start_as_one_function(name):
     torch.manual_seed(0)
     net = init_for_training(Supernet(space)).train()
     x = torch.randn(2, 3, 32, 32)
-    x = net.first(net.stem(x))
+    x = net.prefix(x)
     for op, layer in zip(net.layers, space.layers()):
         outs = [c(x) for c in op.candidates]
         for name_, out in zip(op.names, outs):

@@ -1,0 +1,56 @@
+"""`mbconv`: MobileNetV2's inverted residual (1x1 expand, kxk depthwise, 1x1 linear project, identity
+skip where stride 1 and in == out), the candidate op of ProxylessNAS. Key:
+`expanded_conv-input:HxWxC-output:HxWxC-expand:E-kernel:K-stride:S-idskip:0|1`, E the expansion
+ratio."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import UserError
+from . import SHAPE, BlockKind, Glyph, Work, shape_in, shape_out
+
+
+def _dw(kernel: int) -> str:
+    # Kernels outside 3/5/7 count as the nearest: their cost per MAC is closest to it.
+    return f"dw{min((3, 5, 7), key=lambda k: abs(k - kernel))}"
+
+
+class MBConv(BlockKind):
+    name = "mbconv"
+    pattern = re.compile(rf"expanded_conv-input:{SHAPE}-output:{SHAPE}"
+                         r"-expand:(\d+)-kernel:(\d+)-stride:(\d+)-idskip:([01])")
+
+    def key(self, spec) -> str:
+        return (f"expanded_conv-input:{shape_in(spec)}-output:{shape_out(spec)}-expand:{spec.expand}"
+                f"-kernel:{spec.kernel}-stride:{spec.stride}-idskip:{int(spec.idskip)}")
+
+    def fields(self, match, key) -> dict:
+        ih, iw, ic, oh, ow, oc, e, k, s, skip = map(int, match.groups())
+        return dict(in_h=ih, in_w=iw, in_c=ic, out_c=oc, kernel=k, stride=s, expand=e,
+                    idskip=bool(skip))
+
+    def check(self, spec) -> None:
+        if spec.kernel % 2 == 0:
+            raise UserError(f"mbconv kernel must be odd, got {spec.kernel}")
+
+    def work(self, spec) -> Work:
+        hw_in, hw_out = spec.in_h * spec.in_w, spec.out_h * spec.out_w
+        mid = spec.in_c * spec.expand
+        expands = spec.expand != 1
+        expand = hw_in * spec.in_c * mid if expands else 0
+        return Work(
+            {"pointwise": expand + hw_out * mid * spec.out_c, _dw(spec.kernel): hw_out * mid * spec.kernel ** 2},
+            hw_in * spec.in_c + (2 * hw_in * mid if expands else 0) + 2 * hw_out * mid
+            + hw_out * spec.out_c * (2 if spec.idskip else 1),
+            (spec.in_c * mid if expands else 0) + mid * spec.kernel ** 2 + mid * spec.out_c)
+
+    def glyph(self, spec) -> Glyph:
+        return Glyph(f"MB{spec.expand} {spec.kernel}x{spec.kernel}", 1 + spec.expand, spec.kernel)
+
+    def build(self, spec):
+        from ..blocks import MBConv as Module
+        return Module(spec)
+
+
+KIND = MBConv()
