@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -281,6 +282,11 @@ class Searcher:
                 self.epoch += 1
                 bar.set_postfix(acc=f"{row['val_acc']:.3f}",
                                 lat=f"{row['expected_latency_ms']:.4g}ms", lam=f"{row['lambda']:.3g}")
+                if self.progress:
+                    bar.write(f"epoch {row['epoch']}/{total} ({row['phase']}): train loss "
+                              f"{row['train_loss']:.3f}, accuracy {row['train_acc']:.3f}; "
+                              f"validation accuracy {row['val_acc']:.3f}; E[LAT] "
+                              f"{row['expected_latency_ms']:.4g} ms", file=sys.stderr)
                 if self.out_dir:
                     self.write_log()
                     self.save_checkpoint()

@@ -105,6 +105,8 @@ CORPUS = [
           "-o", "new"], "lam: expected a finite number"),
     ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "--lr", "inf",
           "-o", "new"], "lr: expected a finite number"),
+    ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "--retrain-lr", "0",
+          "-o", "new"], "--retrain-lr"),
     ({}, ["pxsearch", "--latency-table", "t.csv", "--target-latency", "nan", "-o", "new"],
      "target"),
     ({}, ["pxprof", "fit-predictor", "--table", "t.csv", "-o", "x.json", "--folds", "1"],
