@@ -8,32 +8,50 @@ from torch import nn
 
 from .blockspec import BlockSpec
 from .kinds import KINDS
+from .kinds.mbconv3 import squeeze_width
 from .space import SearchSpace
 
 
 def conv_bn(in_c: int, out_c: int, kernel: int, stride: int = 1, groups: int = 1,
-            act: bool = True) -> nn.Sequential:
+            act: bool = True, hs: bool = False) -> nn.Sequential:
     layers = [nn.Conv2d(in_c, out_c, kernel, stride, kernel // 2, groups=groups, bias=False),
               nn.BatchNorm2d(out_c)]
     if act:
-        layers.append(nn.ReLU6(inplace=True))
+        layers.append(nn.Hardswish(inplace=True) if hs else nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
 
 
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation as MobileNetV3 and Once-for-All have it: average pool, 1x1 conv to
+    the squeeze width + ReLU, 1x1 conv back + hard sigmoid, a per-channel scale of the input."""
+
+    def __init__(self, channels: int, squeeze: int):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeeze, 1)
+        self.expand = nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x):
+        scale = nn.functional.adaptive_avg_pool2d(x, 1)
+        scale = nn.functional.hardsigmoid(self.expand(nn.functional.relu(self.reduce(scale))))
+        return x * scale
+
+
 class MBConv(nn.Module):
-    """Inverted residual: 1x1 expand + BN + ReLU6 (absent when expand is 1), kxk depthwise + BN +
-    ReLU6, 1x1 project + BN, identity skip when the spec says so."""
+    """Inverted residual: 1x1 expand + BN + act (absent when the middle width is the input's), kxk
+    depthwise + BN + act, squeeze-and-excitation where the spec says so, 1x1 project + BN, identity
+    skip where the spec says so; act is ReLU6, or h-swish where the spec says so."""
 
     def __init__(self, spec: BlockSpec):
         super().__init__()
-        mid = spec.in_c * spec.expand
-        self.expand = conv_bn(spec.in_c, mid, 1) if spec.expand != 1 else nn.Identity()
-        self.depthwise = conv_bn(mid, mid, spec.kernel, spec.stride, groups=mid)
+        mid = spec.middle
+        self.expand = conv_bn(spec.in_c, mid, 1, hs=spec.hs) if mid != spec.in_c else nn.Identity()
+        self.depthwise = conv_bn(mid, mid, spec.kernel, spec.stride, groups=mid, hs=spec.hs)
+        self.se = SqueezeExcite(mid, squeeze_width(mid)) if spec.se else nn.Identity()
         self.project = conv_bn(mid, spec.out_c, 1, act=False)
         self.idskip = spec.idskip
 
     def forward(self, x):
-        y = self.project(self.depthwise(self.expand(x)))
+        y = self.project(self.se(self.depthwise(self.expand(x))))
         return x + y if self.idskip else y
 
 

@@ -29,6 +29,10 @@ class BlockSpec:
     stride: int = 1
     expand: int = 1
     idskip: bool = False
+    # MobileNetV3 blocks (kind mbconv3): the middle channel count, squeeze-and-excitation, h-swish.
+    mid: int = 0
+    se: bool = False
+    hs: bool = False
 
     def __post_init__(self):
         kind = kind_of(self.kind)
@@ -36,6 +40,11 @@ class BlockSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"block {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.mid, int) or isinstance(self.mid, bool) or self.mid < 0:
+            raise UserError(f"block mid must be a non-negative integer, got {self.mid!r}")
+        for name in ("mid", "se", "hs"):
+            if getattr(self, name) and name not in kind.extras:
+                raise UserError(f"{self.kind} blocks have no {name}")
         kind.check(self)
         if self.idskip and (self.stride != 1 or self.in_c != self.out_c):
             raise UserError("an identity skip needs stride 1 and in_c == out_c")
@@ -51,6 +60,11 @@ class BlockSpec:
     @property
     def key(self) -> str:
         return format_key(self)
+
+    @property
+    def middle(self) -> int:
+        """Channels between the expansion and the projection."""
+        return self.mid or self.in_c * self.expand
 
     @property
     def profiled(self) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .blockspec import BlockSpec, out_size
 from .errors import UserError
+from .kinds import make_divisible
 from .records import check_fields, load_record, read_mapping, spec
 
 ZERO = "zero"
@@ -20,12 +21,6 @@ ZERO = "zero"
 
 def op_name(kernel: int, expand: int) -> str:
     return f"k{kernel}_e{expand}"
-
-
-def _make_divisible(value: float, divisor: int = 8) -> int:
-    # MobileNet's rule: round to a multiple of 8, never below 90 % of the value.
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class SearchSpace:
         return ops + [ZERO] if self.zero else ops
 
     def _width(self, width: int) -> int:
-        return _make_divisible(width * self.width_mult)
+        return make_divisible(width * self.width_mult)
 
     def _stem(self) -> BlockSpec:
         r = self.resolution

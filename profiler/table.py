@@ -1,10 +1,10 @@
 """LatencyTable: one row per block key, latency in milliseconds, with how it was measured.
 
-CSV schema, version 1 (column `schema` = 1 in every row):
+CSV schema, version 2 (column `schema` = 2 in every row):
 
     key                       canonical block key (profiler/blockspec.py)
     kind, in_h, in_w, in_c,   the key parsed (redundant, for pandas users; checked on load)
-    out_h, out_w, out_c, kernel, stride, expand, idskip
+    out_h, out_w, out_c, kernel, stride, expand, idskip, mid, se, hs
     latency_ms                median of the samples: the value predictions and search use
     mean_ms, std_ms, iqr_ms, min_ms, spread (= iqr_ms / latency_ms)
     samples, warmup, inner    sample count, untimed warm-up calls, calls per calibrated sample
@@ -18,7 +18,8 @@ CSV schema, version 1 (column `schema` = 1 in every row):
 Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
 table are kept beside it in T.samples.json (profiler/measure.py).
 
-History: 1 (pxnas 0.1) first version.
+History: 1 (pxnas 0.1) first version; 2 adds mid, se, hs (MobileNetV3 blocks). Version 1 tables
+are read as version 2 with mid 0 and no se/hs.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from .latency import LatencySource
 from .fingerprint import CHECKED, FIELDS, mismatch
 from .measurement import Measurement
 
-SCHEMA = 1
+SCHEMA = 2
 SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
-         "idskip"]
+         "idskip", "mid", "se", "hs"]
+ADDED_IN_2 = {"mid": 0, "se": 0, "hs": 0}
 STATS = ["latency_ms", "mean_ms", "std_ms", "iqr_ms", "min_ms", "spread", "samples", "warmup",
          "inner", "unstable"]
 FINGERPRINT = list(FIELDS)
@@ -51,7 +53,8 @@ def samples_path(csv: Path) -> Path:
 def shape_row(spec: BlockSpec) -> dict:
     return {"kind": spec.kind, "in_h": spec.in_h, "in_w": spec.in_w, "in_c": spec.in_c,
             "out_h": spec.out_h, "out_w": spec.out_w, "out_c": spec.out_c, "kernel": spec.kernel,
-            "stride": spec.stride, "expand": spec.expand, "idskip": int(spec.idskip)}
+            "stride": spec.stride, "expand": spec.expand, "idskip": int(spec.idskip),
+            "mid": spec.mid, "se": int(spec.se), "hs": int(spec.hs)}
 
 
 def measurement_row(m: Measurement, max_spread: float) -> dict:
@@ -75,6 +78,8 @@ class LatencyTable(LatencySource):
 
     def _validate(self, df: pd.DataFrame) -> pd.DataFrame:
         src = self.source
+        if "schema" in df.columns and len(df) and set(df["schema"].astype(str)) == {"1"}:
+            df = df.assign(**ADDED_IN_2, schema=SCHEMA)
         missing = [c for c in COLUMNS if c not in df.columns]
         if missing:
             raise UserError(f"{src}: not a pxnas latency table; missing column(s): {', '.join(missing)}")

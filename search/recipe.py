@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from profiler.blocks import MBConv
+from profiler.blocks import MBConv, SqueezeExcite
 
 from .mixed_op import MixedOp
 
@@ -62,7 +62,8 @@ def _mid_and_kernel(block: MBConv) -> tuple[int, int]:
 def align_candidates(op: MixedOp) -> None:
     """Make every MBConv candidate of `op` compute what its smallest one computes: the smallest
     one's depthwise kernel at the centre of every larger kernel (zeros around it), its expansion
-    channels first in every wider candidate, and the extra channels projected with zero weights. The
+    channels (and squeeze-and-excitation) first in every wider candidate, and the extra channels
+    projected with zero weights. The
     extra weights still get gradients, so each candidate grows into its own function as it trains.
     Candidates that cannot hold the smallest one (another in/out shape) are left as drawn."""
     blocks = [c for c in op.candidates if isinstance(c, MBConv)]
@@ -82,7 +83,21 @@ def align_candidates(op: MixedOp) -> None:
         block.depthwise[0].weight[:mid, :, at:at + k, at:at + k] = ref.depthwise[0].weight
         block.project[0].weight[:, :mid] = ref.project[0].weight
         block.project[0].weight[:, mid:] = 0.0
+        if isinstance(ref.se, SqueezeExcite) and isinstance(block.se, SqueezeExcite):
+            _align_squeeze_excite(ref.se, block.se, mid)
         # Batch norms start equal (scale 1, shift 0, or zero-gamma for both).
+
+
+def _align_squeeze_excite(ref: SqueezeExcite, se: SqueezeExcite, mid: int) -> None:
+    """The reference's scales on the first `mid` channels: its squeeze weights in the top-left
+    corner, and no path from the extra channels or extra squeeze units into them."""
+    squeeze = ref.reduce.out_channels
+    se.reduce.weight[:squeeze] = 0.0
+    se.reduce.weight[:squeeze, :mid] = ref.reduce.weight
+    se.reduce.bias[:squeeze] = ref.reduce.bias
+    se.expand.weight[:mid] = 0.0
+    se.expand.weight[:mid, :squeeze] = ref.expand.weight
+    se.expand.bias[:mid] = ref.expand.bias
 
 
 def sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:

@@ -17,6 +17,10 @@ PUBLISHED = [
     "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
     "Conv_1-input:7x7x320-output:7x7x1280",
     "Logits-input:7x7x1280-output:1000",
+    # Once-for-All's MobileNetV3 tables: `expand` is the middle channel count
+    "expanded_conv-input:112x112x24-output:112x112x24-expand:24-kernel:3-stride:1-idskip:1-se:0-hs:0",
+    "expanded_conv-input:56x56x32-output:28x28x48-expand:128-kernel:5-stride:2-idskip:0-se:1-hs:0",
+    "expanded_conv-input:7x7x192-output:7x7x192-expand:1152-kernel:7-stride:1-idskip:1-se:1-hs:1",
 ]
 
 
@@ -34,12 +38,30 @@ def test_parsed_fields():
     assert parse_key(PUBLISHED[4]).kernel == 1
 
 
+def test_the_two_expand_conventions_are_never_confused():
+    ratio = parse_key("expanded_conv-input:28x28x48-output:28x28x48-expand:4-kernel:5-stride:1-idskip:1")
+    mid = parse_key("expanded_conv-input:28x28x48-output:28x28x48-expand:192-kernel:5-stride:1"
+                    "-idskip:1-se:1-hs:0")
+    assert (ratio.kind, ratio.expand, ratio.mid, ratio.middle) == ("mbconv", 4, 0, 192)
+    assert (mid.kind, mid.expand, mid.mid, mid.middle, mid.se, mid.hs) == \
+        ("mbconv3", 1, 192, 192, True, False)
+    with pytest.raises(UserError, match="mbconv blocks have no se"):
+        BlockSpec("mbconv", 28, 28, 48, 48, kernel=5, expand=4, idskip=True, se=True)
+    with pytest.raises(UserError, match="not as an expand ratio"):
+        BlockSpec("mbconv3", 28, 28, 48, 48, kernel=5, expand=4, mid=192)
+    with pytest.raises(UserError, match="middle channel count"):
+        BlockSpec("mbconv3", 28, 28, 48, 48, kernel=5, se=True)
+
+
 @pytest.mark.parametrize("key", [
     "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:2",  # no idskip
     "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0",  # shape
     "expanded_conv-input:56x56x24-output:56x56x32-expand:3-kernel:3-stride:1-idskip:1",  # skip
     "Conv-input:224x224x3",
     "MBConv-input:1x1x1-output:1x1x1",
+    # a ratio where a middle count belongs would be 4 channels: kept, but se/hs must be 0 or 1
+    "expanded_conv-input:28x28x48-output:28x28x48-expand:192-kernel:5-stride:1-idskip:1-se:2-hs:0",
+    "expanded_conv-input:28x28x48-output:28x28x48-expand:192-kernel:5-stride:1-idskip:1-hs:1",
 ])
 def test_bad_keys_are_refused(key):
     with pytest.raises(UserError):

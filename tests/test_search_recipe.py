@@ -81,3 +81,18 @@ def test_the_deep_preset_learns_within_a_few_dozen_steps():
     accuracies = [row["train_acc"] for row in searcher.rows]
     assert losses[1] < losses[0] and accuracies[1] > 0.2, searcher.rows
     assert searcher.rows[1]["val_acc"] > 0.2, searcher.rows
+
+
+def test_squeeze_excite_candidates_start_as_one_function():
+    from profiler.blockspec import BlockSpec
+    from profiler.blocks import build_block
+    from search.mixed_op import MixedOp
+    from search.recipe import align_candidates
+    torch.manual_seed(0)
+    op = MixedOp({f"k{k}_m{m}": build_block(BlockSpec("mbconv3", 8, 8, 32, 32, kernel=k, mid=m,
+                                                       idskip=True, se=True, hs=True))
+                  for k in (3, 5) for m in (96, 192)})
+    align_candidates(op)
+    x = torch.randn(2, 32, 8, 8)
+    outs = [c.train()(x) for c in op.candidates]
+    assert all(torch.allclose(o, outs[0], atol=1e-5) for o in outs)

@@ -24,6 +24,12 @@ def out_size(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet's rounding of a width: a multiple of `divisor`, never below 90 % of the value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
 def stride_for(in_size: int, out: int, key: str) -> int:
     for stride in (1, 2, 3, 4):
         if out_size(in_size, stride) == out:
@@ -65,6 +71,7 @@ class BlockKind:
     name: str
     pattern: re.Pattern
     profiled = True  # False: costs nothing and is never measured (`zero`)
+    extras: tuple[str, ...] = ()  # which of BlockSpec's mid, se, hs this kind may set
     spatial = True   # False: the output is 1x1 whatever the input (the classifier)
 
     def key(self, spec) -> str:
@@ -89,9 +96,10 @@ class BlockKind:
         raise NotImplementedError
 
 
-from . import conv, linear, mbconv, zero  # noqa: E402  (the kinds need the base class above)
+from . import conv, linear, mbconv, mbconv3, zero  # noqa: E402  (they need the base class above)
 
-KINDS: dict[str, BlockKind] = {k.name: k for k in (conv.KIND, mbconv.KIND, linear.KIND, zero.KIND)}
+KINDS: dict[str, BlockKind] = {k.name: k for k in (conv.KIND, mbconv.KIND, mbconv3.KIND, linear.KIND,
+                                                     zero.KIND)}
 
 
 def kind_of(name: str) -> BlockKind:

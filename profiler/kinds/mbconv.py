@@ -16,6 +16,22 @@ def _dw(kernel: int) -> str:
     return f"dw{min((3, 5, 7), key=lambda k: abs(k - kernel))}"
 
 
+def inverted_residual_work(spec, squeeze: int = 0) -> Work:
+    """Expansion (absent when the middle width is the input's), depthwise, squeeze-and-excitation
+    to `squeeze` channels and back (0: none), projection, and the identity skip's add."""
+    hw_in, hw_out = spec.in_h * spec.in_w, spec.out_h * spec.out_w
+    mid = spec.middle
+    expands = mid != spec.in_c
+    se_macs = 2 * mid * squeeze
+    return Work(
+        {"pointwise": (hw_in * spec.in_c * mid if expands else 0) + hw_out * mid * spec.out_c + se_macs,
+         _dw(spec.kernel): hw_out * mid * spec.kernel ** 2},
+        hw_in * spec.in_c + (2 * hw_in * mid if expands else 0) + 2 * hw_out * mid
+        + (2 * hw_out * mid if squeeze else 0) + hw_out * spec.out_c * (2 if spec.idskip else 1),
+        (spec.in_c * mid if expands else 0) + mid * spec.kernel ** 2 + mid * spec.out_c
+        + (se_macs + squeeze + mid if squeeze else 0))
+
+
 class MBConv(BlockKind):
     name = "mbconv"
     pattern = re.compile(rf"expanded_conv-input:{SHAPE}-output:{SHAPE}"
@@ -35,15 +51,7 @@ class MBConv(BlockKind):
             raise UserError(f"mbconv kernel must be odd, got {spec.kernel}")
 
     def work(self, spec) -> Work:
-        hw_in, hw_out = spec.in_h * spec.in_w, spec.out_h * spec.out_w
-        mid = spec.in_c * spec.expand
-        expands = spec.expand != 1
-        expand = hw_in * spec.in_c * mid if expands else 0
-        return Work(
-            {"pointwise": expand + hw_out * mid * spec.out_c, _dw(spec.kernel): hw_out * mid * spec.kernel ** 2},
-            hw_in * spec.in_c + (2 * hw_in * mid if expands else 0) + 2 * hw_out * mid
-            + hw_out * spec.out_c * (2 if spec.idskip else 1),
-            (spec.in_c * mid if expands else 0) + mid * spec.kernel ** 2 + mid * spec.out_c)
+        return inverted_residual_work(spec)
 
     def glyph(self, spec) -> Glyph:
         return Glyph(f"MB{spec.expand} {spec.kernel}x{spec.kernel}", 1 + spec.expand, spec.kernel)
