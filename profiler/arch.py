@@ -1,6 +1,8 @@
-"""Architecture files: {"space": NAME, "choices": [one op name per searchable layer], ...}.
+"""Architecture files: {"space": NAME, "resolution": R, "choices": [one op name per searchable
+layer], ...}.
 
-NAME is a preset or a space file path (relative paths are taken from the architecture file's folder).
+NAME is a preset or a space file path (relative paths are taken from the architecture file's folder);
+"resolution" is there when the space is taken at another resolution than its own.
 Other fields (a search's predicted latency, say) are kept but not needed.
 """
 
@@ -11,14 +13,15 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import write_json
-from .records import check_fields, load_record, read_mapping
-from .space import SearchSpace, get_space
+from .records import check_fields, load_record, read_mapping, spec
+from .space import SearchSpace, get_space, split_resolution
 
 
 @dataclass(frozen=True)
 class ArchFile:
     space: str
     choices: list[str]
+    resolution: int | None = spec(None, ge=1, le=4096)
 
     def __post_init__(self):
         check_fields(self)
@@ -32,7 +35,7 @@ def load_arch(path: Path, space: SearchSpace | None = None) -> tuple[SearchSpace
     if space is None:
         local = path.parent / arch.space
         space = get_space(str(local) if local.suffix in (".yaml", ".yml", ".json") and local.exists()
-                          else arch.space)
+                          else arch.space, arch.resolution)
     try:
         return space, space.check_choices(arch.choices)
     except UserError as exc:
@@ -40,4 +43,7 @@ def load_arch(path: Path, space: SearchSpace | None = None) -> tuple[SearchSpace
 
 
 def save_arch(path: Path, space_name: str, choices: list[str], **extra) -> None:
-    write_json(path, {"space": space_name, "choices": list(choices), **extra})
+    """`space_name` may be NAME@R: it is written as NAME and the resolution R."""
+    name, resolution = split_resolution(space_name)
+    write_json(path, {"space": name, **({"resolution": resolution} if resolution else {}),
+                      "choices": list(choices), **extra})

@@ -16,7 +16,7 @@ from .outputs import claim, remove_stale, writing
 from .lut import coverage, import_lut
 from .latency import Filled
 from .runtimes import RUNTIMES
-from .space import get_space, list_spaces
+from .space import get_space, list_spaces, split_resolution
 from .table import FINGERPRINT, LatencyTable, samples_path
 
 
@@ -87,11 +87,17 @@ def spaces(as_json):
                    f"{len(s.blocks())} blocks to profile, ops: {' '.join(s.ops)}")
 
 
+def resolution_option(f):
+    return click.option("--resolution", type=click.IntRange(1, 4096), default=None, metavar="R",
+                        help="Take the space at R pixels (recorded as SPACE@R).")(f)
+
+
 @cli.command()
 @click.option("--space", "space_name", required=True, help="Preset name or space file.")
-def blocks(space_name):
+@resolution_option
+def blocks(space_name, resolution):
     """Print the unique block keys of a space, one per line."""
-    for spec in get_space(space_name).blocks():
+    for spec in get_space(space_name, resolution).blocks():
         click.echo(spec.key)
 
 
@@ -110,17 +116,18 @@ def blocks(space_name):
               help="Instead of the space's blocks, N blocks sampled around it (widths x0.75-1.4, "
                    "resolutions down to 0.7x), for predictors that go beyond the table.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@resolution_option
 def measure(device_names, runtime, benchmark_binary, space_name, output, resume, force, sample,
-            seed):
+            seed, resolution):
     """Measure every block of a space on a device."""
     from .measure import measure as measure_table  # imports torch: only when measuring
     from .sampling import sample_blocks
     profiles = [profile_of(name, runtime, benchmark_binary) for name in device_names]
-    space = get_space(space_name)
+    space = get_space(space_name, resolution)
     specs, label = None, space.name
     if sample:
         specs, label = sample_blocks(space, sample, seed), f"{space.name}~sample{sample}-seed{seed}"
-    read = [Path(n) for n in (*device_names, space_name) if Path(n).is_file()]
+    read = [Path(n) for n in (*device_names, split_resolution(space_name)[0]) if Path(n).is_file()]
     table = measure_table(profiles, space, output, resume=resume, specs=specs, label=label,
                           force=force, inputs=read)
     unstable = int(table.df["unstable"].sum())
@@ -284,13 +291,14 @@ def _sources(table_path, predictor_path):
               help="Preset or space file (default: the table's or predictor's space).")
 @click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@resolution_option
 def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
-          seed):
+          seed, resolution):
     """Measure random whole networks and compare them with a table's sums and a predictor."""
     from .check import check_networks  # torch: only when checking
 
     _, table, predictor = _sources(table_path, predictor_path)
-    space = get_space(_space_name(space_name, table, predictor))
+    space = get_space(_space_name(space_name, table, predictor), resolution)
     rows = check_networks(profile_of(device_name, runtime, benchmark_binary), space, table,
                           predictor, networks, seed)
     for row in rows:

@@ -124,6 +124,14 @@ class SearchSpace:
         """Every layer that is the same in all architectures: stem, first block, head."""
         return self.prefix() + self.head()
 
+    @property
+    def total_stride(self) -> int:
+        """How much the network shrinks its input: the stem's stride times every stage's."""
+        stride = self.stem_stride
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         """The NCHW shape a network of this space takes."""
         return (batch, self.in_channels, self.resolution, self.resolution)
@@ -186,14 +194,44 @@ def list_spaces() -> list[str]:
     return sorted(PRESETS)
 
 
-def get_space(name: str) -> SearchSpace:
-    """A preset by name, or a user space from a .yaml/.yml/.json file."""
+def split_resolution(name: str) -> tuple[str, int | None]:
+    """`NAME@R` -> (NAME, R): a space taken at R pixels; a name without @R -> (name, None)."""
+    base, at, number = name.rpartition("@")
+    if at and number.isdigit() and base:
+        return base, int(number)
+    return name, None
+
+
+def with_resolution(name: str, resolution: int | None) -> str:
+    """The name of space `name` at `resolution` (None: as named)."""
+    return name if resolution is None else f"{split_resolution(name)[0]}@{resolution}"
+
+
+def get_space(name: str, resolution: int | None = None) -> SearchSpace:
+    """A preset by name, or a user space from a .yaml/.yml/.json file; `NAME@R` (or `resolution`)
+    takes it at R pixels, and the space is then named `NAME@R` wherever it is recorded."""
+    base, at = split_resolution(with_resolution(name, resolution))
+    space = _named_space(base)
+    if at is None or at == space.resolution:
+        return space
+    stride = space.total_stride
+    if at < stride:
+        raise UserError(f"space {space.name!r} cannot take resolution {at}: its total stride is "
+                        f"{stride}, so it needs at least {stride} pixels")
+    return space_from_dict(dict(space.to_dict(), resolution=at, name=f"{space.name}@{at}"),
+                           f"{name} at resolution {at}")
+
+
+def _named_space(name: str) -> SearchSpace:
     if name in PRESETS:
         return space_from_dict(dict(PRESETS[name], name=name), f"preset {name}")
     if Path(name).suffix.lower() in (".yaml", ".yml", ".json"):
         space = space_from_dict(read_mapping(Path(name), "space file"), name)
         if space.name in PRESETS:
             raise UserError(f"{name}: space name {space.name!r} is taken by a preset; choose another")
+        if split_resolution(space.name)[1] is not None:
+            raise UserError(f"{name}: space name {space.name!r} ends in @NUMBER, which names a "
+                            f"resolution; choose another")
         return space
     raise UserError(f"unknown space {name!r}; known: {', '.join(list_spaces())} "
-                    f"(or a .yaml/.json space file)")
+                    f"(or a .yaml/.json space file, either one @RESOLUTION)")

@@ -21,7 +21,7 @@ from profiler.outputs import claim, writing
 from profiler.runtimes import get_runtime
 from profiler.schedule import Model
 from profiler.session import check_supported
-from profiler.space import PRESETS, get_space
+from profiler.space import PRESETS, get_space, split_resolution, with_resolution
 
 from .data import load_data
 from .figure import write_architecture_svg
@@ -34,16 +34,17 @@ from .trainer import SearchConfig, Searcher, read_checkpoint
 DEFAULTS = SearchConfig(target_ms=1.0)
 
 
-def _space_and_latency(table_path, predictor_path, space_name):
+def _space_and_latency(table_path, predictor_path, space_name, resolution):
     source = predictors.open_source(table_path, predictor_path)
     if space_name is None and not source.space:
         raise UserError(f"{table_path or predictor_path} records no search space; pass --space")
-    space = get_space(space_name or source.space)
+    space_name = with_resolution(space_name or source.space, resolution)
+    space = get_space(space_name)
     if source.space and source.space != space.name and predictor_path is None:
         raise UserError(f"{table_path} was measured for space {source.space!r}, not {space.name!r}; "
                         f"measure that space with pxprof measure --space {space_name}")
     names = " + ".join(str(p) for p in (table_path, predictor_path) if p is not None)
-    return space, space_name or source.space, ExpectedLatency(space, source), names
+    return space, space_name, ExpectedLatency(space, source), names
 
 
 def _target_ms(text: str, latency: ExpectedLatency) -> float:
@@ -70,7 +71,8 @@ def _check_out_dir(out: Path, resume: bool, force: bool, inputs) -> Path | None:
 
 def _recorded_space(space_name: str) -> str:
     # A preset is recorded by name, a space file by its absolute path, so arch.json works anywhere.
-    return space_name if space_name in PRESETS else str(Path(space_name).resolve())
+    name, resolution = split_resolution(space_name)
+    return with_resolution(name if name in PRESETS else str(Path(name).resolve()), resolution)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,6 +86,8 @@ def _recorded_space(space_name: str) -> str:
                    "to its slowest on this latency source (so a demo works on any machine).")
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the table's recorded space).")
+@click.option("--resolution", type=click.IntRange(1, 4096), default=None, metavar="R",
+              help="Search the space at R pixels (its blocks must be in the latency source).")
 @click.option("--data", "data_spec", default="digits", show_default=True,
               help="digits, a CIFAR-10 python directory, or an ImageFolder directory.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULTS.mode, show_default=True,
@@ -120,7 +124,7 @@ def _recorded_space(space_name: str) -> str:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
-def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, loss_form, lam, epochs,
+def cli(table_path, predictor_path, target_text, space_name, resolution, data_spec, mode, loss_form, lam, epochs,
         warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, retrain_lr,
         device_name,
         do_export, threads, resume, force, quiet, out):
@@ -129,7 +133,8 @@ def cli(table_path, predictor_path, target_text, space_name, data_spec, mode, lo
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
     (derived.pt) and exported (derived.onnx)."""
     # Everything the user gave is checked before anything is written.
-    space, space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name)
+    space, space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name,
+                                                            resolution)
     target = latency.check_target(_target_ms(target_text, latency))
     config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from profiler.arch import load_arch, save_arch
 from profiler.blockspec import BlockSpec, parse_key
 from profiler.errors import UserError
 from profiler.space import get_space, space_from_dict
@@ -68,25 +69,31 @@ def test_bad_keys_are_refused(key):
         parse_key(key)
 
 
-def _mobile_keys_by_hand():
+# Feature-map sides of `proxyless-mobile` after the stem and after each stride-2 stage, by hand.
+SIDES = {224: (112, 56, 28, 14, 7), 192: (96, 48, 24, 12, 6), 160: (80, 40, 20, 10, 5)}
+
+
+def _mobile_keys_by_hand(r=224):
     # From the paper's description, not from the code under test.
-    keys = ["Conv-input:224x224x3-output:112x112x32"]
-    keys += [f"expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:{k}-stride:1-idskip:0"
+    s0, s1, s2, s3, s4 = SIDES[r]
+    keys = [f"Conv-input:{r}x{r}x3-output:{s0}x{s0}x32"]
+    keys += [f"expanded_conv-input:{s0}x{s0}x32-output:{s0}x{s0}x16-expand:1-kernel:{k}-stride:1-idskip:0"
              for k in (3, 5, 7)]
     transitions = [  # input, output, stride, idskip: first layer of a stage, then its repeats
-        ("112x112x16", "56x56x24", 2, 0), ("56x56x24", "56x56x24", 1, 1),
-        ("56x56x24", "28x28x40", 2, 0), ("28x28x40", "28x28x40", 1, 1),
-        ("28x28x40", "14x14x80", 2, 0), ("14x14x80", "14x14x80", 1, 1),
-        ("14x14x80", "14x14x96", 1, 0), ("14x14x96", "14x14x96", 1, 1),
-        ("14x14x96", "7x7x192", 2, 0), ("7x7x192", "7x7x192", 1, 1),
-        ("7x7x192", "7x7x320", 1, 0),
+        (f"{s0}x{s0}x16", f"{s1}x{s1}x24", 2, 0), (f"{s1}x{s1}x24", f"{s1}x{s1}x24", 1, 1),
+        (f"{s1}x{s1}x24", f"{s2}x{s2}x40", 2, 0), (f"{s2}x{s2}x40", f"{s2}x{s2}x40", 1, 1),
+        (f"{s2}x{s2}x40", f"{s3}x{s3}x80", 2, 0), (f"{s3}x{s3}x80", f"{s3}x{s3}x80", 1, 1),
+        (f"{s3}x{s3}x80", f"{s3}x{s3}x96", 1, 0), (f"{s3}x{s3}x96", f"{s3}x{s3}x96", 1, 1),
+        (f"{s3}x{s3}x96", f"{s4}x{s4}x192", 2, 0), (f"{s4}x{s4}x192", f"{s4}x{s4}x192", 1, 1),
+        (f"{s4}x{s4}x192", f"{s4}x{s4}x320", 1, 0),
     ]
     for inp, out, stride, skip in transitions:
         for k in (3, 5, 7):
             for e in (3, 6):
                 keys.append(f"expanded_conv-input:{inp}-output:{out}-expand:{e}-kernel:{k}"
                             f"-stride:{stride}-idskip:{skip}")
-    keys += ["Conv_1-input:7x7x320-output:7x7x1280", "Logits-input:7x7x1280-output:1000"]
+    keys += [f"Conv_1-input:{s4}x{s4}x320-output:{s4}x{s4}x1280",
+             f"Logits-input:{s4}x{s4}x1280-output:1000"]
     return keys
 
 
@@ -96,6 +103,22 @@ def test_proxyless_mobile_is_the_published_72_key_table():
     got = [b.key for b in get_space("proxyless-mobile").blocks()]
     assert len(got) == 72
     assert set(got) == set(expected)
+
+
+def test_other_resolutions_on_the_command_line_and_in_architecture_files(run, tmp_path):
+    for r in (160, 192):
+        proc = run("pxprof", "blocks", "--space", "proxyless-mobile", "--resolution", str(r))
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(proc.stdout.split()) == sorted(_mobile_keys_by_hand(r))
+        assert get_space(f"proxyless-mobile@{r}").name == f"proxyless-mobile@{r}"
+    assert get_space("proxyless-mobile", 224) == get_space("proxyless-mobile")
+    choices = ["k3_e3"] * 21
+    save_arch(tmp_path / "a.json", "proxyless-mobile@160", choices)
+    assert json.loads((tmp_path / "a.json").read_text())["resolution"] == 160
+    space, _ = load_arch(tmp_path / "a.json")
+    assert space.resolution == 160 and space.input_shape(2) == (2, 3, 160, 160)
+    assert_bad_input(run("pxprof", "blocks", "--space", "proxyless-mobile", "--resolution", "16"),
+                     "cannot take resolution 16", "total stride is 32")
 
 
 def test_zero_only_where_stride_1_and_same_width():
