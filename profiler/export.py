@@ -65,7 +65,8 @@ def cache_dir() -> Path:
 def block_file(spec: BlockSpec, runtime: Runtime, batch: int = 1) -> Path:
     """The exported model of one block for `runtime`, from the cache or exported now."""
     fmt = runtime.format
-    tag = f"{spec.key}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
+    # The whole spec, not only its key: a key does not say a conv's activation (profiler/kinds/conv.py).
+    tag = f"{spec!r}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
     name = hashlib.sha1(tag.encode()).hexdigest()[:20] + runtime.suffix
     path = cache_dir() / "blocks" / fmt / name
     if not path.exists():

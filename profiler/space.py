@@ -28,6 +28,11 @@ class Stage:
     width: int = spec(ge=1, le=100_000)
     repeats: int = spec(ge=1, le=100)
     stride: int = spec(ge=1, le=8)
+    # MobileNetV3 spaces: squeeze-and-excitation and h-swish in this stage's blocks, and the
+    # fewest layers it keeps (elastic depth: `zero` only in the layers after them).
+    se: bool = False
+    hs: bool = False
+    min_depth: int = spec(1, ge=1, le=100)
 
     def __post_init__(self):
         check_fields(self)
@@ -59,6 +64,11 @@ class SearchSpace:
     expands: tuple[int, ...] = spec((3, 6), ge=1, le=64)
     zero: bool = True
     width_mult: float = spec(1.0, gt=0, le=16)
+    # mobilenetv2: MBConv candidates (expand = ratio), head 1x1 conv + pool/classifier (ProxylessNAS).
+    # mobilenetv3: MBConv3 candidates (middle width = make_divisible(in x ratio)), h-swish stem, head
+    # 1x1 conv to final_width, pool, 1x1 feature mix to feature_width, classifier (Once-for-All).
+    family: str = spec("mobilenetv2", choices=("mobilenetv2", "mobilenetv3"))
+    final_width: int = spec(0, ge=0, le=100_000)
     _layers: list = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -67,6 +77,9 @@ class SearchSpace:
             raise UserError(f"space {self.name!r}: needs at least one stage")
         if not self.kernels or not self.expands:
             raise UserError(f"space {self.name!r}: needs at least one kernel and one expand ratio")
+        if (self.family == "mobilenetv3") != (self.final_width > 0):
+            raise UserError(f"space {self.name!r}: final_width is the mobilenetv3 family's (and it needs "
+                            f"one)")
         # BlockSpec validates every number; building the layers once checks the whole space.
         object.__setattr__(self, "_layers", self._build_layers())
 
@@ -78,15 +91,30 @@ class SearchSpace:
     def _width(self, width: int) -> int:
         return make_divisible(width * self.width_mult)
 
+    @property
+    def _v3(self) -> bool:
+        return self.family == "mobilenetv3"
+
     def _stem(self) -> BlockSpec:
         r = self.resolution
         return BlockSpec("conv", r, r, self.in_channels, self._width(self.stem_width),
-                         kernel=3, stride=self.stem_stride)
+                         kernel=3, stride=self.stem_stride, hs=self._v3)
 
     def _first(self, kernel: int = 3) -> BlockSpec:
         stem = self._stem()
-        return BlockSpec("mbconv", stem.out_h, stem.out_w, stem.out_c, self._width(self.first_width),
-                         kernel=kernel, stride=1, expand=1)
+        h, w, c, out_c = stem.out_h, stem.out_w, stem.out_c, self._width(self.first_width)
+        if self._v3:
+            return BlockSpec("mbconv3", h, w, c, out_c, kernel=kernel, mid=c, idskip=c == out_c)
+        return BlockSpec("mbconv", h, w, c, out_c, kernel=kernel, stride=1, expand=1)
+
+    def _candidate(self, stage: Stage, h: int, w: int, c: int, out_c: int, kernel: int, stride: int,
+                   expand: int, skip: bool) -> BlockSpec:
+        if self._v3:
+            return BlockSpec("mbconv3", h, w, c, out_c, kernel=kernel, stride=stride,
+                             mid=make_divisible(round(c * expand)), idskip=skip, se=stage.se,
+                             hs=stage.hs)
+        return BlockSpec("mbconv", h, w, c, out_c, kernel=kernel, stride=stride, expand=expand,
+                         idskip=skip)
 
     def _build_layers(self) -> list[Layer]:
         first = self._first()
@@ -97,10 +125,9 @@ class SearchSpace:
             for i in range(stage.repeats):
                 stride = stage.stride if i == 0 else 1
                 skip = stride == 1 and c == out_c
-                cands = {op_name(k, e): BlockSpec("mbconv", h, w, c, out_c, kernel=k, stride=stride,
-                                                  expand=e, idskip=skip)
+                cands = {op_name(k, e): self._candidate(stage, h, w, c, out_c, k, stride, e, skip)
                          for k in self.kernels for e in self.expands}
-                if self.zero and skip:
+                if self.zero and skip and i >= stage.min_depth:
                     cands[ZERO] = BlockSpec("zero", h, w, c, c)
                 layers.append(Layer(len(layers), cands))
                 h, w, c = out_size(h, stride), out_size(w, stride), out_c
@@ -114,9 +141,16 @@ class SearchSpace:
         return [self._stem(), self._first()]
 
     def head(self) -> list[BlockSpec]:
-        """The fixed layers after the searchable ones: feature mix and classifier."""
+        """The fixed layers after the searchable ones: feature mix and classifier (and, in the
+        mobilenetv3 family, the final expansion and the pool before them)."""
         last = self._layers[-1].candidates[self.ops[0]]
         feature = self._width(self.feature_width) if self.width_mult > 1 else self.feature_width
+        if self._v3:
+            final = self._width(self.final_width) if self.width_mult > 1 else self.final_width
+            expand = BlockSpec("conv", last.out_h, last.out_w, last.out_c, final, kernel=1, hs=True)
+            return [expand, BlockSpec("pool", expand.out_h, expand.out_w, final, final),
+                    BlockSpec("feature_mix", 1, 1, final, feature),
+                    BlockSpec("linear", 1, 1, feature, self.classes)]
         mix = BlockSpec("conv", last.out_h, last.out_w, last.out_c, feature, kernel=1, stride=1)
         return [mix, BlockSpec("linear", mix.out_h, mix.out_w, mix.out_c, self.classes)]
 
@@ -139,7 +173,9 @@ class SearchSpace:
     def blocks(self) -> list[BlockSpec]:
         """The unique blocks to profile, in network order. As in the published tables, the first
         block is profiled at every candidate kernel; `zero` ops cost nothing and are not profiled."""
-        specs = [self._stem()] + [self._first(k) for k in self.kernels]
+        # (Once-for-All's tables hold only the 3x3 first block its networks have.)
+        firsts = [self._first()] if self._v3 else [self._first(k) for k in self.kernels]
+        specs = [self._stem()] + firsts
         for layer in self._layers:
             specs += [s for s in layer.candidates.values() if s.profiled]
         specs += self.head()
@@ -177,6 +213,16 @@ PRESETS = {
                 dict(width=80, repeats=4, stride=2), dict(width=96, repeats=4, stride=1),
                 dict(width=192, repeats=4, stride=2), dict(width=320, repeats=1, stride=1)],
         feature_width=1280, classes=1000),
+    # Once-for-All's MobileNetV3 space at width 1.2 (the widths below are 1.2x MobileNetV3-Large's,
+    # rounded to multiples of 8): elastic kernel 3/5/7, expansion 3/4/6 and depth 2-4 per stage.
+    "ofa-mbv3-w1.2": dict(
+        family="mobilenetv3", resolution=224, stem_width=24, first_width=24,
+        stages=[dict(width=32, repeats=4, stride=2, min_depth=2),
+                dict(width=48, repeats=4, stride=2, se=True, min_depth=2),
+                dict(width=96, repeats=4, stride=2, hs=True, min_depth=2),
+                dict(width=136, repeats=4, stride=1, se=True, hs=True, min_depth=2),
+                dict(width=192, repeats=4, stride=2, se=True, hs=True, min_depth=2)],
+        final_width=1152, feature_width=1536, classes=1000, expands=(3, 4, 6)),
     # Small enough to profile in about a minute on one CPU core and search on digits in minutes.
     "tiny": dict(
         resolution=32, stem_width=16, first_width=8,

@@ -51,6 +51,9 @@ def samples_path(csv: Path) -> Path:
 
 
 def shape_row(spec: BlockSpec) -> dict:
+    """The columns a row's key determines (what a key does not say, such as a conv's activation,
+    is not a table's: profiler/kinds/conv.py)."""
+    spec = parse_key(spec.key)
     return {"kind": spec.kind, "in_h": spec.in_h, "in_w": spec.in_w, "in_c": spec.in_c,
             "out_h": spec.out_h, "out_w": spec.out_w, "out_c": spec.out_c, "kernel": spec.kernel,
             "stride": spec.stride, "expand": spec.expand, "idskip": int(spec.idskip),

@@ -15,7 +15,7 @@ from profiler.space import get_space
 from profiler.table import LatencyTable
 
 
-@pytest.mark.parametrize("space_name", ["tiny", "proxyless-mobile"])
+@pytest.mark.parametrize("space_name", ["tiny", "proxyless-mobile", "ofa-mbv3-w1.2"])
 def test_every_block_has_its_spec_shape(space_name):
     for spec in get_space(space_name).blocks():
         with torch.no_grad():

@@ -105,6 +105,51 @@ def test_proxyless_mobile_is_the_published_72_key_table():
     assert set(got) == set(expected)
 
 
+def _ofa_keys_by_hand(r=224):
+    # From Once-for-All's MobileNetV3 definition at width 1.2, not from the code under test: middle
+    # widths make_divisible(in x {3, 4, 6}, 8), SE in stages 2, 4, 5, h-swish in stages 3-5.
+    s0, s1, s2, s3, s4 = {224: (112, 56, 28, 14, 7), 160: (80, 40, 20, 10, 5)}[r]
+    keys = [f"Conv-input:{r}x{r}x3-output:{s0}x{s0}x24",
+            f"expanded_conv-input:{s0}x{s0}x24-output:{s0}x{s0}x24-expand:24-kernel:3-stride:1"
+            f"-idskip:1-se:0-hs:0"]
+    transitions = [  # input, output, stride, idskip, middle widths, se, hs
+        (f"{s0}x{s0}x24", f"{s1}x{s1}x32", 2, 0, (72, 96, 144), 0, 0),
+        (f"{s1}x{s1}x32", f"{s1}x{s1}x32", 1, 1, (96, 128, 192), 0, 0),
+        (f"{s1}x{s1}x32", f"{s2}x{s2}x48", 2, 0, (96, 128, 192), 1, 0),
+        (f"{s2}x{s2}x48", f"{s2}x{s2}x48", 1, 1, (144, 192, 288), 1, 0),
+        (f"{s2}x{s2}x48", f"{s3}x{s3}x96", 2, 0, (144, 192, 288), 0, 1),
+        (f"{s3}x{s3}x96", f"{s3}x{s3}x96", 1, 1, (288, 384, 576), 0, 1),
+        (f"{s3}x{s3}x96", f"{s3}x{s3}x136", 1, 0, (288, 384, 576), 1, 1),
+        (f"{s3}x{s3}x136", f"{s3}x{s3}x136", 1, 1, (408, 544, 816), 1, 1),
+        (f"{s3}x{s3}x136", f"{s4}x{s4}x192", 2, 0, (408, 544, 816), 1, 1),
+        (f"{s4}x{s4}x192", f"{s4}x{s4}x192", 1, 1, (576, 768, 1152), 1, 1),
+    ]
+    for inp, out, stride, skip, mids, se, hs in transitions:
+        for k in (3, 5, 7):
+            for mid in mids:
+                keys.append(f"expanded_conv-input:{inp}-output:{out}-expand:{mid}-kernel:{k}"
+                            f"-stride:{stride}-idskip:{skip}-se:{se}-hs:{hs}")
+    keys += [f"Conv_1-input:{s4}x{s4}x192-output:{s4}x{s4}x1152",
+             f"AvgPool2D-input:{s4}x{s4}x1152-output:1x1x1152",
+             "Conv_2-input:1x1x1152-output:1x1x1536", "Logits-input:1x1x1536-output:1000"]
+    return keys
+
+
+@pytest.mark.parametrize("r", [224, 160])
+def test_ofa_mbv3_has_once_for_alls_keys(r):
+    space = get_space("ofa-mbv3-w1.2", r)
+    got = [b.key for b in space.blocks()]
+    assert sorted(got) == sorted(_ofa_keys_by_hand(r)) and len(got) == 96
+    assert all(parse_key(k).key == k for k in got)
+    layers = space.layers()
+    assert len(layers) == 20 and layers[0].ops == ["k3_e3", "k3_e4", "k3_e6", "k5_e3", "k5_e4",
+                                                   "k5_e6", "k7_e3", "k7_e4", "k7_e6"]
+    # elastic depth 2-4: `zero` in the third and fourth layer of every stage, nowhere else
+    assert [i % 4 for i, layer in enumerate(layers) if "zero" in layer.candidates] == [2, 3] * 5
+    with pytest.raises(UserError, match="not a candidate"):
+        space.network(["k3_e3", "zero"] + ["k3_e3"] * 18)
+
+
 def test_other_resolutions_on_the_command_line_and_in_architecture_files(run, tmp_path):
     for r in (160, 192):
         proc = run("pxprof", "blocks", "--space", "proxyless-mobile", "--resolution", str(r))

@@ -47,7 +47,7 @@ def test_a_supernet_at_chance_after_warm_up_is_reported():
     assert len(said) == 1 and "no better than chance" in said[0] and "--warmup-epochs" in said[0]
 
 
-@pytest.mark.parametrize("name", ["tiny", "proxyless-mobile"])
+@pytest.mark.parametrize("name", ["tiny", "proxyless-mobile", "ofa-mbv3-w1.2"])
 def test_the_candidates_of_a_layer_start_as_one_function(name):
     space = replace(get_space(name), resolution=32)
     torch.manual_seed(0)

@@ -96,10 +96,10 @@ class BlockKind:
         raise NotImplementedError
 
 
-from . import conv, linear, mbconv, mbconv3, zero  # noqa: E402  (they need the base class above)
+from . import conv, feature_mix, linear, mbconv, mbconv3, pool, zero  # noqa: E402  (need BlockKind)
 
-KINDS: dict[str, BlockKind] = {k.name: k for k in (conv.KIND, mbconv.KIND, mbconv3.KIND, linear.KIND,
-                                                     zero.KIND)}
+KINDS: dict[str, BlockKind] = {k.name: k for k in (conv.KIND, mbconv.KIND, mbconv3.KIND, pool.KIND,
+                                                     feature_mix.KIND, linear.KIND, zero.KIND)}
 
 
 def kind_of(name: str) -> BlockKind:

@@ -1,5 +1,7 @@
-"""`conv`: a full convolution + batch norm + ReLU6. The published key syntax names two of them: the
-3x3 stem (`Conv`) and the 1x1 feature mix (`Conv_1`)."""
+"""`conv`: a full convolution + batch norm + ReLU6 (h-swish where the spec says so). The published
+key syntax names two of them: the 3x3 stem (`Conv`) and the 1x1 feature mix (`Conv_1`). Their keys
+do not say the activation (Once-for-All's tables use these names for h-swish convs too): a key
+parses to the ReLU6 form, and the measured module is the space's."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from . import SHAPE, BlockKind, Glyph, Work, shape_in, shape_out, stride_for
 
 class Conv(BlockKind):
     name = "conv"
+    extras = ("hs",)
     pattern = re.compile(rf"(Conv|Conv_1)-input:{SHAPE}-output:{SHAPE}")
 
     def key(self, spec) -> str:
@@ -38,7 +41,7 @@ class Conv(BlockKind):
 
     def build(self, spec):
         from ..blocks import conv_bn
-        return conv_bn(spec.in_c, spec.out_c, spec.kernel, spec.stride)
+        return conv_bn(spec.in_c, spec.out_c, spec.kernel, spec.stride, hs=spec.hs)
 
 
 KIND = Conv()
