@@ -171,7 +171,7 @@ def show(table_path):
 @click.option("--device-name", default=None, help="Device to record (default: the file's name).")
 @force_option
 def import_lut_cmd(lut, output, device_name, force):
-    """Import a ProxylessNAS/Once-for-All YAML lookup table ({key: {count, mean, var}}, ms)."""
+    """Import a ProxylessNAS/Once-for-All YAML lookup table ({key: {count, mean, var or std}}, ms)."""
     table = import_lut(lut, device_name or lut.stem)
     _save_table(table, output, [lut], force)
     click.echo(f"wrote {output}: {len(table)} blocks; "

@@ -1,4 +1,5 @@
-"""Import the ProxylessNAS / Once-for-All YAML lookup tables: {key: {count, mean, var}} in ms."""
+"""Import the ProxylessNAS / Once-for-All YAML lookup tables in ms: {key: {count, mean, var}}
+(ProxylessNAS) or {key: {count, mean, std}} (Once-for-All, one file per resolution)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,29 @@ from .table import LatencyTable, shape_row
 
 
 def coverage(keys) -> dict[str, tuple[int, int]]:
-    """For each preset space: (how many of its blocks are in `keys`, how many it has)."""
+    """For each preset space, at its own resolution and at every resolution a stem in `keys` has
+    (Once-for-All publishes one table per resolution): (how many of its blocks are in `keys`, how
+    many it has), by the space's name (NAME@R at another resolution)."""
     keys = set(keys)
+    stems = {spec.in_h for spec in map(_parsed, keys) if spec is not None and spec.kind == "conv"
+             and spec.kernel == 3 and spec.in_h == spec.in_w}
     out = {}
     for name in list_spaces():
-        blocks = [b.key for b in get_space(name).blocks()]
-        out[name] = (sum(k in keys for k in blocks), len(blocks))
+        for resolution in {None} | stems:
+            try:
+                space = get_space(name, resolution)
+            except UserError:  # a resolution this space cannot take
+                continue
+            blocks = [b.key for b in space.blocks()]
+            out[space.name] = (sum(k in keys for k in blocks), len(blocks))
     return out
+
+
+def _parsed(key):
+    try:
+        return parse_key(str(key))
+    except UserError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,46 @@ def test_import_lut_in_the_published_format(run, tmp_path):
     assert shown.returncode == 0 and "tiny 42/42" in shown.stdout
 
 
+def test_import_once_for_all_lut_at_another_resolution_and_predict(run, tmp_path):
+    keys = sorted(b.key for b in get_space("ofa-mbv3-w1.2@160").blocks())  # checked by hand elsewhere
+    lat = {k: round(0.01 * (i + 1), 4) for i, k in enumerate(keys)}
+    (tmp_path / "160_lookup_table.yaml").write_text(yaml.safe_dump(
+        {k: {"count": 50, "mean": v, "std": 0.001} for k, v in lat.items()}))
+    proc = run("pxprof", "import-lut", "160_lookup_table.yaml", "--device-name", "note10", "-o",
+               "n.csv")
+    assert proc.returncode == 0, proc.stderr
+    table = LatencyTable.load(tmp_path / "n.csv")
+    assert table.space == "ofa-mbv3-w1.2@160" and table.df["std_ms"].iloc[0] == pytest.approx(0.001)
+    choices = ["k3_e3", "k5_e4", "zero", "zero", "k7_e6", "k3_e3", "k3_e3", "zero",
+               "k5_e3", "k3_e4", "zero", "zero", "k3_e6", "k3_e3", "k7_e3", "k3_e3",
+               "k5_e4", "k3_e3", "zero", "zero"]
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "ofa-mbv3-w1.2", "resolution": 160,
+                                                    "choices": choices}))
+    # By hand, from Once-for-All's definition (zero layers cost nothing).
+    e = "expanded_conv-input:"
+    by_hand = [
+        "Conv-input:160x160x3-output:80x80x24",
+        e + "80x80x24-output:80x80x24-expand:24-kernel:3-stride:1-idskip:1-se:0-hs:0",
+        e + "80x80x24-output:40x40x32-expand:72-kernel:3-stride:2-idskip:0-se:0-hs:0",
+        e + "40x40x32-output:40x40x32-expand:128-kernel:5-stride:1-idskip:1-se:0-hs:0",
+        e + "40x40x32-output:20x20x48-expand:192-kernel:7-stride:2-idskip:0-se:1-hs:0",
+        e + "20x20x48-output:20x20x48-expand:144-kernel:3-stride:1-idskip:1-se:1-hs:0",
+        e + "20x20x48-output:20x20x48-expand:144-kernel:3-stride:1-idskip:1-se:1-hs:0",
+        e + "20x20x48-output:10x10x96-expand:144-kernel:5-stride:2-idskip:0-se:0-hs:1",
+        e + "10x10x96-output:10x10x96-expand:384-kernel:3-stride:1-idskip:1-se:0-hs:1",
+        e + "10x10x96-output:10x10x136-expand:576-kernel:3-stride:1-idskip:0-se:1-hs:1",
+        e + "10x10x136-output:10x10x136-expand:408-kernel:3-stride:1-idskip:1-se:1-hs:1",
+        e + "10x10x136-output:10x10x136-expand:408-kernel:7-stride:1-idskip:1-se:1-hs:1",
+        e + "10x10x136-output:10x10x136-expand:408-kernel:3-stride:1-idskip:1-se:1-hs:1",
+        e + "10x10x136-output:5x5x192-expand:544-kernel:5-stride:2-idskip:0-se:1-hs:1",
+        e + "5x5x192-output:5x5x192-expand:576-kernel:3-stride:1-idskip:1-se:1-hs:1",
+        "Conv_1-input:5x5x192-output:5x5x1152", "AvgPool2D-input:5x5x1152-output:1x1x1152",
+        "Conv_2-input:1x1x1152-output:1x1x1536", "Logits-input:1x1x1536-output:1000"]
+    proc = run("pxprof", "predict", "--table", "n.csv", "--arch", "arch.json")
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split()[0]) == pytest.approx(sum(lat[k] for k in by_hand), abs=1e-4)
+
+
 def test_bad_tables_and_luts(run, tmp_path):
     tiny = get_space("tiny")
     cases = {
