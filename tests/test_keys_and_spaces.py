@@ -150,6 +150,17 @@ def test_ofa_mbv3_has_once_for_alls_keys(r):
         space.network(["k3_e3", "zero"] + ["k3_e3"] * 18)
 
 
+def test_proxyless_mobile_at_width_1_4_has_the_published_14_widths():
+    # proxyless_mobile_14: stem 48, first block 24, stages 32 56 112 136 272 448, feature mix 1792.
+    blocks = get_space("proxyless-mobile-w1.4").blocks()
+    assert blocks[0].key == "Conv-input:224x224x3-output:112x112x48"
+    assert blocks[1].key == ("expanded_conv-input:112x112x48-output:112x112x24-expand:1-kernel:3"
+                             "-stride:1-idskip:0")
+    widths = sorted({b.out_c for b in blocks if b.kind == "mbconv"} - {24})
+    assert [24] + widths == [24, 32, 56, 112, 136, 272, 448]
+    assert blocks[-2].key == "Conv_1-input:7x7x448-output:7x7x1792"
+
+
 def test_other_resolutions_on_the_command_line_and_in_architecture_files(run, tmp_path):
     for r in (160, 192):
         proc = run("pxprof", "blocks", "--space", "proxyless-mobile", "--resolution", str(r))
