@@ -32,7 +32,7 @@ class Stage:
     # fewest layers it keeps (elastic depth: `zero` only in the layers after them).
     se: bool = False
     hs: bool = False
-    min_depth: int = spec(1, ge=1, le=100)
+    min_depth: int = spec(0, ge=0, le=100)
 
     def __post_init__(self):
         check_fields(self)

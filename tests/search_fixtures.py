@@ -22,8 +22,8 @@ def macs(spec: BlockSpec) -> int:
         return hw_in * spec.in_c + spec.in_c * spec.out_c
     if spec.kind == "zero":
         return 0
-    mid = spec.in_c * spec.expand
-    expand = hw_in * spec.in_c * mid if spec.expand != 1 else 0
+    mid = spec.middle
+    expand = hw_in * spec.in_c * mid if mid != spec.in_c else 0
     return expand + hw_out * mid * spec.kernel ** 2 + hw_out * mid * spec.out_c
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from profiler.arch import load_arch
 from profiler.space import get_space
@@ -40,6 +41,26 @@ def pxsearch(*args, cwd=None, env_dir=None, **kw) -> subprocess.CompletedProcess
     env = dict(os.environ, PXNAS_CACHE=str(env_dir or cwd or "."), OMP_NUM_THREADS="1")
     return subprocess.run([PXSEARCH, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=300, **kw)
+
+
+def test_search_once_for_alls_space_at_a_small_resolution(tmp_path):
+    space = get_space("ofa-mbv3-w1.2", 32)
+    synthetic_table(space).save(tmp_path / "ofa.csv")
+    # A few digits as an ImageFolder of .npy arrays: the supernet is large, one step is enough.
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images[:40], digits.target[:40])):
+        (tmp_path / "data" / str(label)).mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "data" / str(label) / f"{i}.npy", image.astype(np.float32) / 16)
+    out = tmp_path / "run"
+    r = pxsearch("--latency-table", "ofa.csv", "--target-latency", "50%", "--data", "data",
+                 "--warmup-epochs", "0", "--epochs", "1", "--batch-size", "32", "--threads", "1",
+                 "--quiet", "--retrain-epochs", "0", "--no-export", "-o", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    arch = json.loads((out / "arch.json").read_text())
+    assert (arch["space"], arch["resolution"]) == ("ofa-mbv3-w1.2", 32)
+    assert load_arch(out / "arch.json")[0] == space
+    labels = [t.text for t in ET.parse(out / "arch.svg").getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert any(label and "SE HS" in label for label in labels), labels  # stages 4 and 5
 
 
 def test_search_writes_architecture_log_picture_and_onnx(tiny_table, bounds, tmp_path):
