@@ -64,12 +64,13 @@ def import_lut(path: Path, device: str) -> LatencyTable:
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: not a lookup table (expected a mapping of block key to "
                         f"{{count, mean, var}})")
-    rows, unparsed = [], []
+    rows, unparsed, reasons = [], [], []
     for key, entry in data.items():
         try:
             spec_ = parse_key(str(key))
-        except UserError:
+        except UserError as exc:
             unparsed.append(str(key))
+            reasons.append(str(exc))
             continue
         lut = load_record(LutEntry, entry, f"{path}: entry {key}", extra="ignore")
         rows.append({"key": spec_.key, **shape_row(spec_), "latency_ms": lut.mean,
@@ -78,7 +79,8 @@ def import_lut(path: Path, device: str) -> LatencyTable:
     if unparsed:
         shown = ", ".join(unparsed[:5]) + (f" and {len(unparsed) - 5} more" if len(unparsed) > 5
                                            else "")
-        raise UserError(f"{path}: {len(unparsed)} unparseable block key(s): {shown}")
+        raise UserError(f"{path}: {len(unparsed)} unparseable block key(s): {shown} (the first: "
+                        f"{reasons[0]})")
     # The largest fully covered preset names the table's space.
     covered = {name: need for name, (have, need) in coverage(data).items() if have == need}
     space = max(covered, key=covered.get) if covered else ""

@@ -65,12 +65,18 @@ CORPUS = [
      ["pxprof", "blocks", "--space", "s.yaml"], "width_mult: must be more than 0"),
     ({"s.yaml": yaml.safe_dump({**TINY.to_dict(), "name": "mine", "kernels": [3, True]})},
      ["pxprof", "blocks", "--space", "s.yaml"], "kernels[1]: expected an integer"),
+    ({}, ["pxprof", "measure", "--device", "q.yaml", "--space", "tiny", "--resolution", "4",
+          "-o", "o.csv"], "cannot take resolution 4"),
     # lookup tables
     ({"l.yaml": NOT_UTF8}, ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "not UTF-8"),
     ({"l.yaml": yaml.safe_dump({TINY.blocks()[0].key: {"mean": True}})},
      ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "mean: expected a number"),
     ({"l.yaml": yaml.safe_dump({"Conv-x": {"mean": 1.0}, "Bad-y": {"mean": 1.0}})},
      ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "2 unparseable block key(s)"),
+    ({"l.yaml": yaml.safe_dump({  # an expansion ratio where a middle channel count belongs
+        "expanded_conv-input:28x28x48-output:28x28x48-expand:4-kernel:5-stride:1-idskip:1-se:1-hs:0":
+            {"mean": 1.0}})},
+     ["pxprof", "import-lut", "l.yaml", "-o", "o.csv"], "unparseable block key"),
     # latency tables
     ({"t2.csv": BINARY}, ["pxprof", "show", "t2.csv"], "t2.csv"),
     ({"t2.csv": "key,latency_ms\nx,1\n"}, ["pxprof", "show", "t2.csv"], "missing column"),
@@ -79,6 +85,12 @@ CORPUS = [
      ["pxprof", "measure", "--device", "q.yaml", "--space", "tiny", "-o", "r.csv", "--resume"],
      "cannot resume", "not a pxnas samples file"),
     # architecture files
+    ({"a.json": json.dumps({"space": "ofa-mbv3-w1.2", "choices": ["k3_e3", "zero"] + ["k3_e3"] * 18})},
+     ["pxprof", "export", "--arch", "a.json", "-o", "n.onnx"], "layer 1: 'zero' is not a candidate"),
+    ({"a.json": json.dumps({"space": "ofa-mbv3-w1.2", "choices": ["k3_e3"] * 19})},
+     ["pxprof", "export", "--arch", "a.json", "-o", "n.onnx"], "20 searchable layers"),
+    ({"a.json": json.dumps({"space": "tiny", "resolution": 2, "choices": CHOICES})},
+     ["pxprof", "export", "--arch", "a.json", "-o", "n.onnx"], "cannot take resolution 2"),
     ({"a.json": json.dumps({"space": "tiny", "choices": [[c] for c in CHOICES]})},
      ["pxprof", "predict", "--table", "t.csv", "--arch", "a.json"], "choices[0]: expected text"),
     ({"a.json": NOT_UTF8}, ["pxprof", "predict", "--table", "t.csv", "--arch", "a.json"],

@@ -52,6 +52,12 @@ def test_the_two_expand_conventions_are_never_confused():
         BlockSpec("mbconv3", 28, 28, 48, 48, kernel=5, expand=4, mid=192)
     with pytest.raises(UserError, match="middle channel count"):
         BlockSpec("mbconv3", 28, 28, 48, 48, kernel=5, se=True)
+    # one convention written in the other's key form
+    with pytest.raises(UserError, match="an expand ratio belongs in a key without se/hs"):
+        parse_key("expanded_conv-input:28x28x48-output:28x28x48-expand:4-kernel:5-stride:1"
+                  "-idskip:1-se:1-hs:0")
+    with pytest.raises(UserError, match="a middle channel count belongs in a key with se/hs"):
+        parse_key("expanded_conv-input:28x28x48-output:28x28x48-expand:192-kernel:5-stride:1-idskip:1")
 
 
 @pytest.mark.parametrize("key", [

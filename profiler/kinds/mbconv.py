@@ -11,6 +11,10 @@ from ..errors import UserError
 from . import SHAPE, BlockKind, Glyph, Work, shape_in, shape_out
 
 
+# Expansion ratios above this are middle channel counts written in the wrong key form.
+MAX_RATIO = 64
+
+
 def _dw(kernel: int) -> str:
     # Kernels outside 3/5/7 count as the nearest: their cost per MAC is closest to it.
     return f"dw{min((3, 5, 7), key=lambda k: abs(k - kernel))}"
@@ -49,6 +53,9 @@ class MBConv(BlockKind):
     def check(self, spec) -> None:
         if spec.kernel % 2 == 0:
             raise UserError(f"mbconv kernel must be odd, got {spec.kernel}")
+        if spec.expand > MAX_RATIO:
+            raise UserError(f"expand:{spec.expand} in a key without se/hs is an expansion ratio, "
+                            f"above {MAX_RATIO}: a middle channel count belongs in a key with se/hs")
 
     def work(self, spec) -> Work:
         return inverted_residual_work(spec)

@@ -43,6 +43,10 @@ class MBConv3(BlockKind):
             raise UserError("mbconv3 blocks give their middle width as mid, not as an expand ratio")
         if spec.kernel % 2 == 0:
             raise UserError(f"mbconv3 kernel must be odd, got {spec.kernel}")
+        if spec.mid < spec.in_c:
+            raise UserError(f"expand:{spec.mid} in a key with se/hs is the middle channel count, "
+                            f"fewer than the {spec.in_c} input channels: an expand ratio belongs in "
+                            f"a key without se/hs")
 
     def work(self, spec) -> Work:
         return inverted_residual_work(spec, squeeze_width(spec.mid) if spec.se else 0)
