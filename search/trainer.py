@@ -334,9 +334,12 @@ def read_checkpoint(path: Path) -> dict:
     except Exception as exc:
         raise UserError(f"cannot resume from {path}: the checkpoint is corrupt or not a pxsearch "
                         f"checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise UserError(f"cannot resume from {path}: not a pxsearch checkpoint "
-                        f"(version {CHECKPOINT_VERSION})")
+    if not isinstance(state, dict) or type(state.get("version")) is not int:
+        raise UserError(f"cannot resume from {path}: not a pxsearch checkpoint")
+    if state["version"] != CHECKPOINT_VERSION:
+        raise UserError(f"cannot resume from {path}: it was made by another pxsearch (checkpoint "
+                        f"version {state['version']}, this one reads {CHECKPOINT_VERSION}); start "
+                        f"afresh with --force")
     load_record(_Checkpoint, state, f"cannot resume from {path}")
     return state
 

@@ -96,3 +96,12 @@ def test_squeeze_excite_candidates_start_as_one_function():
     x = torch.randn(2, 32, 8, 8)
     outs = [c.train()(x) for c in op.candidates]
     assert all(torch.allclose(o, outs[0], atol=1e-5) for o in outs)
+
+
+def test_a_checkpoint_of_another_version_says_how_to_start_afresh(tmp_path):
+    from profiler.errors import UserError
+    from search.trainer import read_checkpoint
+    torch.save({"version": 2}, tmp_path / "checkpoint.pt")
+    with pytest.raises(UserError, match=r"checkpoint version 2, this one reads 3\); start afresh "
+                                        r"with --force"):
+        read_checkpoint(tmp_path / "checkpoint.pt")
