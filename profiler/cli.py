@@ -81,9 +81,10 @@ def spaces(as_json):
                                       "layers": [layer.ops for layer in get_space(name).layers()]}
                                for name in list_spaces()}))
         return
+    width = max(map(len, list_spaces()))
     for name in list_spaces():
         s = get_space(name)
-        click.echo(f"{name:18} {s.resolution} px, {len(s.layers())} searchable layers, "
+        click.echo(f"{name:{width}}  {s.resolution} px, {len(s.layers())} searchable layers, "
                    f"{len(s.blocks())} blocks to profile, ops: {' '.join(s.ops)}")
 
 
