@@ -80,6 +80,8 @@ class SearchSpace:
         if (self.family == "mobilenetv3") != (self.final_width > 0):
             raise UserError(f"space {self.name!r}: final_width is the mobilenetv3 family's (and it needs "
                             f"one)")
+        if not self._v3 and any(stage.se or stage.hs for stage in self.stages):
+            raise UserError(f"space {self.name!r}: stages with se or hs need family mobilenetv3")
         # BlockSpec validates every number; building the layers once checks the whole space.
         object.__setattr__(self, "_layers", self._build_layers())
 

@@ -219,7 +219,10 @@ def test_user_space_files(tmp_path):
                           ({k: v for k, v in SMALL_SPACE.items() if k != "stages"}, "missing"),
                           ({**SMALL_SPACE, "stages": [{"width": 8}]}, r"stages\[0\]: missing field"),
                           ({**SMALL_SPACE, "resolution": -4}, "resolution: must be at least 1"),
-                          ({**SMALL_SPACE, "name": "tiny"}, "taken by a preset")]:
+                          ({**SMALL_SPACE, "name": "tiny"}, "taken by a preset"),
+                          ({**SMALL_SPACE, "stages": [{"width": 8, "repeats": 1, "stride": 1,
+                                                       "se": True}]}, "need family mobilenetv3"),
+                          ({**SMALL_SPACE, "family": "mobilenetv3"}, "final_width")]:
         path.write_text(json.dumps(bad))
         with pytest.raises(UserError, match=fragment):
             get_space(str(path))
