@@ -1,6 +1,7 @@
 """Shared test helpers: run the CLIs as a user does, on small spaces and a quick device profile."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -76,8 +77,11 @@ def assert_bad_input(proc, *fragments):
 def start_measuring(cmd, env, cwd):
     """Start `cmd` (a pxprof measure writing t.csv in cwd) and return it once its first round is
     checkpointed, so what a test does next lands mid-measurement."""
+    # SIGINT as a terminal gives it: a suite started in the background (nohup ... &) would
+    # otherwise hand its children an ignored SIGINT, and Python keeps ignoring it.
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     spath = Path(cwd) / "t.samples.json"
     deadline = time.time() + 300
     while not spath.exists() and time.time() < deadline and proc.poll() is None:
