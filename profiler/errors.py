@@ -1,8 +1,9 @@
 """Errors the commands report in one line: UserError for bad input (exit 2), ToolError when a
-runtime, exporter or device fails on good input (exit 1)."""
+runtime, exporter or device fails on good input (exit 1). A Python caller catches them as usual:
+bad input is a ValueError, a failing tool a RuntimeError; exit codes are the commands' business."""
 
 
-class UserError(Exception):
+class UserError(ValueError):
     pass
 
 
