@@ -1,7 +1,12 @@
-"""pxsearch: search an architecture for a target latency, derive it, retrain it, export it."""
+"""pxsearch: search an architecture for a target latency, derive it, retrain it, export it.
+
+A thin face over search.run.run_search: it parses, prints, and starts the processes of a
+distributed search (`--nproc N`, or under torchrun)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -9,27 +14,19 @@ import torch
 
 import predictors
 from profiler import __version__
-from profiler.arch import save_arch
-from profiler.blocks import build_network
 from profiler.console import run
-from profiler.devices import get_device
-from profiler.errors import UserError
-from profiler.export import export
-from profiler.files import atomic_path
-from profiler.measure import measure_models
-from profiler.outputs import claim, writing
-from profiler.runtimes import get_runtime
-from profiler.schedule import Model
-from profiler.session import check_supported
-from profiler.space import PRESETS, get_space, split_resolution, with_resolution
+from profiler.errors import ToolError, UserError
+from profiler.space import get_space, with_resolution
 
+from . import distributed
 from .data import load_data
-from .figure import write_architecture_svg
 from .gates import MODES
 from .latency import ExpectedLatency
-from .loss import FORMS, LatencyLoss
-from .retrain import RETRAIN_LR, retrain
-from .trainer import SearchConfig, Searcher, read_checkpoint
+from .loss import FORMS
+from .retrain import RETRAIN_LR
+from .run import RetrainConfig, check_search, run_search
+from .trainer import SearchConfig
+from .training import PRECISIONS
 
 DEFAULTS = SearchConfig(target_ms=1.0)
 
@@ -43,8 +40,8 @@ def _space_and_latency(table_path, predictor_path, space_name, resolution):
     if source.space and source.space != space.name and predictor_path is None:
         raise UserError(f"{table_path} was measured for space {source.space!r}, not {space.name!r}; "
                         f"measure that space with pxprof measure --space {space_name}")
-    names = " + ".join(str(p) for p in (table_path, predictor_path) if p is not None)
-    return space, space_name, ExpectedLatency(space, source), names
+    names = " + ".join(Path(p).name for p in (table_path, predictor_path) if p is not None)
+    return space_name, ExpectedLatency(space, source), names
 
 
 def _target_ms(text: str, latency: ExpectedLatency) -> float:
@@ -56,23 +53,6 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
     except ValueError:
         raise UserError(f"--target-latency {text!r}: give milliseconds (0.08) or a percentage of "
                         f"the space's latency range (40%)") from None
-
-
-def _check_out_dir(out: Path, resume: bool, force: bool, inputs) -> Path | None:
-    """The checkpoint to resume from (None: start afresh); a finished or running search is never
-    overwritten unless --force says so."""
-    claim(out, inputs, force=force, resume=resume, directory=True)
-    checkpoint = out / "checkpoint.pt"
-    if resume and checkpoint.exists():
-        read_checkpoint(checkpoint)
-        return checkpoint
-    return None
-
-
-def _recorded_space(space_name: str) -> str:
-    # A preset is recorded by name, a space file by its absolute path, so arch.json works anywhere.
-    name, resolution = split_resolution(space_name)
-    return with_resolution(name if name in PRESETS else str(Path(name).resolve()), resolution)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +80,8 @@ def _recorded_space(space_name: str) -> str:
               help="Search epochs (after warm-up).")
 @click.option("--warmup-epochs", type=click.IntRange(0), default=DEFAULTS.warmup_epochs,
               show_default=True, help="Epochs training weights only.")
-@click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True,
+              help="The global batch, over all processes.")
 @click.option("--lr", type=float, default=None,
               help="Weight learning rate of the search (default: 0.15 / searchable layers at batch 32, "
                    "scaled with the batch: deeper supernets need smaller steps).")
@@ -119,91 +100,110 @@ def _recorded_space(space_name: str) -> str:
               help="Export the derived network to ONNX (--measure-on needs it).")
 @click.option("--threads", type=click.IntRange(0), default=0,
               help="Torch threads for training (0: torch's default).")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
+              help="Search on this many processes of this machine (DistributedDataParallel: one per "
+                   "GPU, or per CPU core); --batch-size is then split between them.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where to train (default: cuda where torch sees a GPU, else cpu).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision,
+              show_default=True, help="bf16: forward passes under bfloat16 autocast (for GPUs).")
 @click.option("--resume", is_flag=True, help="Continue the search checkpointed in OUT_DIR.")
 @click.option("--force", is_flag=True, help="Start afresh in OUT_DIR even if it holds a search.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
-def cli(table_path, predictor_path, target_text, space_name, resolution, data_spec, mode, loss_form, lam, epochs,
-        warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs, retrain_lr,
-        device_name,
-        do_export, threads, resume, force, quiet, out):
+def cli(table_path, predictor_path, target_text, space_name, resolution, data_spec, mode, loss_form,
+        lam, epochs, warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs,
+        retrain_lr, device_name, do_export, threads, nproc, device, precision, resume, force, quiet,
+        out):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
     (derived.pt) and exported (derived.onnx)."""
-    # Everything the user gave is checked before anything is written.
-    space, space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name,
-                                                            resolution)
-    target = latency.check_target(_target_ms(target_text, latency))
+    under_torchrun = "WORLD_SIZE" in os.environ
+    if nproc > 1 and under_torchrun:
+        raise UserError("--nproc starts processes itself; under torchrun, give --nproc-per-node "
+                        "to torchrun instead")
+    # Everything the user gave is checked before anything is written (and before processes start).
+    space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name,
+                                                     resolution)
+    target = _target_ms(target_text, latency)
     config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
-                          arch_every=arch_every, lam=lam, seed=seed)
-    LatencyLoss(loss_form, target, lam)  # checks the target against the loss form
-    profile = get_device(device_name) if device_name else None
-    if profile and not do_export:
-        raise UserError("--measure-on measures the exported network; drop --no-export")
-    if profile:
-        check_supported(profile)
-    data = load_data(data_spec, space.resolution, seed)
-    checkpoint = _check_out_dir(out, resume, force, [table_path, predictor_path])
-    # Held until the command ends: a second pxsearch on OUT_DIR refuses.
-    click.get_current_context().with_resource(writing(out, "pxsearch"))
+                          arch_every=arch_every, lam=lam, precision=precision, seed=seed)
+    retrain_config = RetrainConfig(retrain_epochs, retrain_lr)
+    data = load_data(data_spec, latency.space.resolution, seed)
+    options = dict(export_onnx=do_export, measure_on=device_name, resume=resume, force=force,
+                   inputs=[table_path, predictor_path])
+    if nproc > 1:
+        distributed.check_nproc(nproc, device)
+        check_search(space_name, latency, data, config, out, world_size=nproc, **options)
+        distributed.launch(nproc, _without_nproc(sys.argv[1:]))
+        return
     if threads:
         torch.set_num_threads(threads)
+    world = distributed.join(device)
+    launched = distributed.LAUNCHED_ENV in os.environ
+    try:
+        _search(world, space_name, latency, source, data, config, retrain_config, quiet, out,
+                options)
+    except UserError:
+        if world.main:
+            raise
+        sys.exit(2)  # every process checks the same input: rank 0 says what is wrong
+    except KeyboardInterrupt:
+        if world.main and not launched:
+            raise
+        sys.exit(130)  # the launcher or rank 0 says it
+    except RuntimeError as exc:
+        if not world.distributed:
+            raise
+        if launched:
+            sys.exit(1)  # the launcher says which process ended first
+        raise ToolError(f"search process {world.rank} of {world.size} lost the others "
+                        f"({str(exc).splitlines()[0]}); rerun with --resume") from None
+    finally:
+        world.close()
 
-    searcher = Searcher(space, latency, data, config, out_dir=out, progress=not quiet,
-                        warn=lambda message: click.echo(f"pxsearch: warning: {message}", err=True))
-    if checkpoint:
-        searcher.resume(checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
-    lo, hi = latency.bounds()
-    click.echo(f"searching {space.name} on {data.describe()}; target {target:g} ms, "
-               f"space range {lo:.4g} .. {hi:.4g} ms", err=True)
-    choices = searcher.run()
-    predicted = latency.latency(choices)
-    summary = {"predicted_latency_ms": round(predicted, 6), "target_latency_ms": target,
-               "latency_source": Path(source).name, "mode": mode, "loss": loss_form,
-               "search_val_accuracy": searcher.rows[-1]["val_acc"] if searcher.rows else None}
-    save_arch(out / "arch.json", _recorded_space(space_name), choices, **summary)
-    write_architecture_svg(out / "arch.svg", space, choices,
-                           f"{space.name}: {predicted:.4g} ms predicted (target {target:g} ms)")
-    click.echo(f"architecture: {' '.join(choices)}")
-    click.echo(f"predicted latency: {predicted:.4g} ms (target {target:g} ms, "
-               f"{(predicted - target) / target:+.1%})")
 
-    shape = space.input_shape()
-    if retrain_epochs:
-        net, accuracy = retrain(space, choices, data, retrain_epochs, batch_size, retrain_lr, seed=seed,
-                                progress=not quiet)
-        summary["test_accuracy"] = accuracy
-        summary["retrain_epochs"] = retrain_epochs
-        click.echo(f"test accuracy after {retrain_epochs} epochs from scratch: {accuracy:.2%}")
-    else:
-        torch.manual_seed(seed)
-        net = build_network(space, choices).eval()
-    with atomic_path(out / "derived.pt") as tmp:
-        torch.save({"space": _recorded_space(space_name), "choices": choices,
-                    "state_dict": net.state_dict()}, tmp)
-    if do_export:
-        onnx_path = export(net, shape, "onnx", out / "derived.onnx")
-        click.echo(f"wrote {onnx_path}")
-    if profile:
-        runtime = get_runtime(profile.runtime)
-        # Measured at the profile's batch, like the blocks of its table.
-        measured_shape = space.input_shape(profile.batch)
-        if runtime.format == "onnx" and measured_shape == shape:
-            path = onnx_path
-        else:
-            batch = f"-batch{profile.batch}" if profile.batch != 1 else ""
-            path = export(net, measured_shape, runtime.format, out / f"derived{batch}{runtime.suffix}")
-        measured = measure_models(profile, {"network": Model(path, measured_shape)},
-                                  progress=not quiet)["network"].median
-        summary |= {"measured_latency_ms": round(measured, 6), "measured_on": profile.name}
-        click.echo(f"measured on {profile.name}: {measured:.4g} ms end to end "
-                   f"(predicted {predicted:.4g} ms, {(measured - predicted) / predicted:+.1%})")
-    save_arch(out / "arch.json", _recorded_space(space_name), choices, **summary)
+def _without_nproc(argv: list[str]) -> list[str]:
+    at = next(i for i, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+    return argv[:at] + argv[at + (1 if "=" in argv[at] else 2):]
+
+
+def _search(world, space_name, latency, source, data, config, retrain_config, quiet, out, options):
+    say = click.echo if world.main else (lambda *a, **k: None)
+    target = config.target_ms
+
+    def started():
+        lo, hi = latency.bounds()
+        processes = f" on {world.size} processes" if world.distributed else ""
+        say(f"searching {latency.space.name} on {data.describe()}{processes}; target {target:g} ms, "
+            f"space range {lo:.4g} .. {hi:.4g} ms", err=True)
+
+    def searched(result):
+        say(f"architecture: {' '.join(result.choices)}")
+        say(f"predicted latency: {result.predicted_latency_ms:.4g} ms (target {target:g} ms, "
+            f"{(result.predicted_latency_ms - target) / target:+.1%})")
+
+    result = run_search(space_name, latency, data, config, out, retrain_config=retrain_config,
+                        world=world, progress=not quiet, source_name=source,
+                        warn=lambda message: say(f"pxsearch: warning: {message}", err=True),
+                        on_start=started, on_search_done=searched, **options)
+    if result.test_accuracy is not None:
+        say(f"test accuracy after {retrain_config.epochs} epochs from scratch: "
+            f"{result.test_accuracy:.2%}")
+    if "onnx" in result.files:
+        say(f"wrote {result.files['onnx']}")
+    if result.measured_latency_ms is not None:
+        measured, predicted = result.measured_latency_ms, result.predicted_latency_ms
+        say(f"measured on {options['measure_on']}: {measured:.4g} ms end to end "
+            f"(predicted {predicted:.4g} ms, {(measured - predicted) / predicted:+.1%})")
 
 
 def main():
     run(cli, "pxsearch")
+
+
+if __name__ == "__main__":
+    main()

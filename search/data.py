@@ -49,13 +49,19 @@ class Dataset:
                               align_corners=False)
         return (x - self.mean) / self.std, split.labels[idx]
 
-    def batches(self, split: Split, batch_size: int, seed: int | None = None):
-        """Mini-batches in a permutation drawn from `seed` (None: in order, the whole split)."""
+    def batches(self, split: Split, batch_size: int, seed: int | None = None, part=None):
+        """Mini-batches in a permutation drawn from `seed` (None: in order, the whole split).
+        `part(indices)` keeps one process's part of every batch (search/distributed.py); a batch
+        of which it keeps nothing is skipped."""
         n = len(split)
         order = (torch.randperm(n, generator=torch.Generator().manual_seed(seed))
                  if seed is not None else torch.arange(n))
         for at in range(0, n, batch_size):
-            yield self.batch(split, order[at:at + batch_size])
+            idx = order[at:at + batch_size]
+            if part is not None:
+                idx = part(idx)
+            if len(idx):
+                yield self.batch(split, idx)
 
     def describe(self) -> str:
         return (f"{self.name}: {len(self.train)} train, {len(self.val)} val, {len(self.test)} test, "

@@ -52,17 +52,19 @@ class GateSampler:
 
     def path(self, alpha: torch.Tensor) -> Gates:
         """One path drawn from softmax(alpha): what a weight step (and a REINFORCE sample) runs."""
-        (active,) = self._draw(torch.softmax(alpha.detach().float(), 0), 1)
+        (active,) = self._draw(torch.softmax(alpha.detach().float().cpu(), 0), 1)
         return Gates(active, (active,), "path")
 
     def arch(self, alpha: torch.Tensor) -> Gates:
         """The gates of an architecture step in this sampler's mode."""
         if self.mode == "reinforce":
             return self.path(alpha)
-        probs = torch.softmax(alpha.detach().float(), 0)
+        # Drawn on the CPU from the sampler's own generator, wherever alpha lives.
+        alpha = alpha.detach().float().cpu()
+        probs = torch.softmax(alpha, 0)
         if self.mode == "two" and len(probs) > 1:
             pair = self._draw(probs, 2)
-            renormed = torch.softmax(alpha.detach().float()[pair], 0)
+            renormed = torch.softmax(alpha[pair], 0)
             (pick,) = self._draw(renormed, 1)
             return Gates(pair[pick], (pair[pick], pair[1 - pick]), "two")
         (active,) = self._draw(probs, 1)
@@ -79,9 +81,9 @@ class GateSampler:
 def binary_connect(alpha: torch.Tensor, gate_grad: torch.Tensor, involved) -> torch.Tensor:
     """dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i) over the involved paths, with p the softmax of
     their alphas (renormalised over the pair in `two` mode); zero for the others."""
-    idx = torch.as_tensor(list(involved))
+    idx = torch.as_tensor(list(involved), device=alpha.device)
     p = torch.softmax(alpha.detach()[idx], 0)
-    g = gate_grad[idx]
+    g = gate_grad.to(alpha.device)[idx]
     out = torch.zeros_like(alpha)
     out[idx] = p * (g - (p * g).sum())
     return out

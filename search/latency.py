@@ -50,7 +50,7 @@ class ExpectedLatency(nn.Module):
             rows = list(probs)
         if len(rows) != len(self.ops):
             raise ValueError(f"expected probabilities for {len(self.ops)} layers, got {len(rows)}")
-        total = torch.tensor(self.fixed_ms, dtype=torch.float64)
+        total = torch.tensor(self.fixed_ms, dtype=torch.float64, device=self.matrix.device)
         for i, p in enumerate(rows):
             total = total + (p.to(torch.float64) * self.matrix[i, :len(self.ops[i])]).sum()
         return total.to(rows[0].dtype)

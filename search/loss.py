@@ -22,17 +22,22 @@ from profiler.errors import UserError
 FORMS = ("budget", "add#linear", "mul#log")
 
 
+def check_loss(form: str, target_ms: float) -> None:
+    """Refuse a loss form that is unknown or cannot work with this target."""
+    if form not in FORMS:
+        raise UserError(f"unknown loss {form!r}; known: {', '.join(FORMS)}")
+    if not (target_ms > 0 and math.isfinite(target_ms)):
+        raise UserError(f"target latency must be a positive number of ms, got {target_ms!r}")
+    if form == "mul#log" and target_ms <= 1.0:
+        # log E / log T flips sign below 1 ms: a faster network would then cost more.
+        raise UserError(f"loss mul#log needs a target above 1 ms (log of the latency in ms is "
+                        f"negative below it), got {target_ms:g} ms; use budget or add#linear")
+
+
 class LatencyLoss:
     def __init__(self, form: str, target_ms: float, lam: float | None = None, beta: float = 0.6,
                  dual_lr: float = 0.1, rho: float = 5.0):
-        if form not in FORMS:
-            raise UserError(f"unknown loss {form!r}; known: {', '.join(FORMS)}")
-        if not (target_ms > 0 and math.isfinite(target_ms)):
-            raise UserError(f"target latency must be a positive number of ms, got {target_ms!r}")
-        if form == "mul#log" and target_ms <= 1.0:
-            # log E / log T flips sign below 1 ms: a faster network would then cost more.
-            raise UserError(f"loss mul#log needs a target above 1 ms (log of the latency in ms is "
-                            f"negative below it), got {target_ms:g} ms; use budget or add#linear")
+        check_loss(form, target_ms)
         self.form, self.target_ms, self.beta = form, target_ms, beta
         self.dual_lr, self.rho = dual_lr, rho
         self.lam = (0.0 if form == "budget" else 0.1) if lam is None else lam

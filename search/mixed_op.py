@@ -38,7 +38,9 @@ class _GateGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         out, x = ctx.saved_tensors
-        grads = torch.zeros(len(ctx.op.candidates), dtype=grad_y.dtype)
+        # The gate values live on the CPU; at least float32 even under bf16 autocast.
+        grads = torch.zeros(len(ctx.op.candidates),
+                            dtype=torch.promote_types(grad_y.dtype, torch.float32))
         with torch.no_grad():
             for k in ctx.gates.involved:
                 if k == ctx.gates.active:
@@ -47,7 +49,7 @@ class _GateGradient(torch.autograd.Function):
                     o_k = ctx.cached[k]
                 else:
                     o_k = ctx.op.candidates[k](x)
-                grads[k] = (o_k * grad_y).sum()
+                grads[k] = (o_k.to(grads.dtype) * grad_y.to(grads.dtype)).sum()
         ctx.cached = None
         return grad_y, grads, None, None, None, None
 

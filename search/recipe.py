@@ -20,6 +20,7 @@ learn in the few hundred steps of a search on a small dataset:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -110,8 +111,22 @@ def sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.
                            lr=lr, momentum=momentum, nesterov=True)
 
 
-def learning_rate(base: float, step: int, total: int, warmup: int = 0) -> float:
-    """Cosine from `base` to 0 over `total` steps, after a linear ramp over the first `warmup`."""
+def lr_factor(step: int, phases: tuple[int, ...], warmup: int = 0) -> float:
+    """The learning rate at `step` as a multiple of the base rate: a linear ramp over the first
+    `warmup` steps of all, then a cosine from 1 to 0 over each phase's steps in turn (the search
+    restarts it when the architecture steps begin)."""
     if step < warmup:
-        return base * (step + 1) / warmup
-    return 0.5 * base * (1 + math.cos(math.pi * step / max(total, 1)))
+        return (step + 1) / warmup
+    for length in phases:
+        if step < length:
+            return 0.5 * (1 + math.cos(math.pi * step / length))
+        step -= length
+    return 0.0
+
+
+def schedule(optimizer: torch.optim.Optimizer, phases: list[int],
+             warmup: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """`lr_factor` as torch's scheduler, stepped after every optimizer step; its state (the step)
+    is part of a checkpoint."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(lr_factor, phases=tuple(phases), warmup=warmup))

@@ -26,11 +26,19 @@ class Supernet(nn.Module):
             for layer in space.layers())
         self.head = nn.Sequential(*map(build_block, space.head()))
 
-    def forward(self, x):
-        x = self.prefix(x)
+    def forward(self, x, all_parameters: bool = False):
+        """The sampled paths on `x`. `all_parameters`: every parameter also enters the graph with
+        weight zero, so each gets a gradient (zero where unused), which DistributedDataParallel
+        waits for; the unsampled ones are dropped before the optimizer step
+        (drop_unsampled_grads). It costs one read of the weights, not a search of the graph as
+        find_unused_parameters does."""
+        out = self.prefix(x)
         for op in self.layers:
-            x = op(x)
-        return self.head(x)
+            out = op(out)
+        out = self.head(out)
+        if all_parameters:
+            out = out + 0.0 * sum(p.sum() for p in self.parameters())
+        return out
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [op.alpha for op in self.layers]

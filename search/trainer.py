@@ -2,20 +2,23 @@
 steps on the held-out validation split, checkpointed every epoch so an interrupted search resumes and
 ends exactly where an uninterrupted one would.
 
-- Weight steps (warm-up and search): one path per layer drawn from softmax(alpha) (uniform during
-  warm-up, where alpha is still 0); SGD with Nesterov momentum and a cosine learning rate per phase.
-  Only the sampled path runs, so unsampled candidates get no gradient, momentum or weight decay.
+- Weight steps (warm-up and search, search/training.py): one path per layer drawn from
+  softmax(alpha) (uniform during warm-up, where alpha is still 0); SGD with Nesterov momentum and a
+  cosine learning rate per phase. Only the sampled path runs, so unsampled candidates get no
+  gradient, momentum or weight decay.
 - Architecture steps, every `arch_every` weight steps: gates in the sampler's mode, the loss of
   search/loss.py, Adam with beta1 = 0 (a candidate that was not sampled has no gradient and must not
   move on stale momentum), then the `two`-mode rescaling. `reinforce` instead samples `rl_samples`
   architectures on the validation batch and follows (reward - baseline) * grad log p, with reward
   acc * (T / LAT) ** w and a moving-average baseline.
+- On several processes (search/distributed.py) every step is the single process's step on the same
+  global batch: the same gates everywhere, weight gradients averaged by DDP, architecture gradients
+  and rewards averaged here.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,30 +35,34 @@ from profiler.space import SearchSpace
 
 from .data import Dataset, Split
 from .derive import most_likely_within
+from .distributed import World
 from .gates import MODES, GateSampler
 from .latency import ExpectedLatency
-from .loss import FORMS, LatencyLoss
-from .recipe import LABEL_SMOOTHING, default_lr, init_for_training, learning_rate, sgd
+from .loss import FORMS, LatencyLoss, check_loss
+from .recipe import default_lr, init_for_training
 from .supernet import Supernet
+from .training import PRECISIONS, Trainer, correct
 
 # Below this multiple of chance accuracy, a supernet has learned nothing usable to choose by.
 CHANCE_MARGIN = 1.5
 # Training images that recalibrate batch-norm statistics before a derived architecture is evaluated.
 RECALIBRATION_IMAGES = 256
 # 2: weight optimizer with two parameter groups (recipe.sgd); 3: the supernet's fixed layers are
-# `prefix` and `head`
-CHECKPOINT_VERSION = 3
+# `prefix` and `head`; 4: the learning-rate scheduler's state, the number of processes
+CHECKPOINT_VERSION = 4
 
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """Everything that decides what a search computes (a resume must match it). Checked when made:
+    a bad value is a UserError (a ValueError) naming the field."""
     target_ms: float = spec(gt=0)
     mode: str = spec("two", choices=MODES)
     loss: str = spec("budget", choices=FORMS)
     # Defaults sized for `tiny` on digits: a search of a few minutes on two CPU cores.
     epochs: int = spec(20, ge=0, le=100_000)
     warmup_epochs: int = spec(5, ge=0, le=100_000)
-    batch_size: int = spec(32, ge=1, le=1_000_000)
+    batch_size: int = spec(32, ge=1, le=1_000_000)  # the global batch, over all processes
     lr: float | None = spec(None, gt=0, le=100)  # None: recipe.default_lr for the space and batch
     momentum: float = spec(0.9, ge=0, le=1)
     weight_decay: float = spec(4e-5, ge=0, le=1)
@@ -69,35 +76,62 @@ class SearchConfig:
     rl_samples: int = spec(4, ge=1, le=10_000)
     reward_exponent: float = spec(0.07, ge=0, le=10)  # w in acc * (T / LAT) ** w
     baseline_decay: float = spec(0.9, ge=0, le=1)
+    precision: str = spec("fp32", choices=PRECISIONS)  # bf16: autocast in forward passes
     seed: int = 0
 
     def __post_init__(self):
         check_fields(self)
+        check_loss(self.loss, self.target_ms)
 
 
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((logits.argmax(1) == labels).float().mean())
+def check_fits(space: SearchSpace, data: Dataset, config: SearchConfig, world_size: int) -> None:
+    if data.classes > space.classes:
+        raise UserError(f"{data.name} has {data.classes} classes, space {space.name!r} "
+                        f"classifies into {space.classes}")
+    if config.batch_size < world_size:
+        raise UserError(f"a batch of {config.batch_size} cannot be split across {world_size} "
+                        f"processes; give a --batch-size of at least {world_size}")
 
 
-class Searcher:
+def check_resumable(state: dict, path: Path, space: SearchSpace, config: SearchConfig,
+                    world_size: int) -> None:
+    """Refuse a checkpoint (read_checkpoint) of another search: another space, other settings,
+    or another number of processes (its random streams are those of that many)."""
+    mine = asdict(config)
+    if state["space"] != space.to_dict():
+        raise UserError(f"cannot resume from {path}: it searches space {state['space']['name']!r} "
+                        f"with other settings than this run")
+    differ = [k for k in mine if state["config"].get(k) != mine[k]]
+    if differ:
+        k = differ[0]
+        raise UserError(f"cannot resume from {path}: it was made with {k}={state['config'].get(k)!r}, "
+                        f"this run has {k}={mine[k]!r}")
+    if state["world_size"] != world_size:
+        raise UserError(f"cannot resume from {path}: it was made by {state['world_size']} "
+                        f"process(es), this run has {world_size}; resume it with --nproc "
+                        f"{state['world_size']}")
+
+
+class Searcher(Trainer):
     def __init__(self, space: SearchSpace, latency: ExpectedLatency, data: Dataset,
                  config: SearchConfig, out_dir: Path | None = None, progress: bool = True,
-                 warn=None):
-        if data.classes > space.classes:
-            raise UserError(f"{data.name} has {data.classes} classes, space {space.name!r} "
-                            f"classifies into {space.classes}")
-        self.space, self.latency, self.data, self.config = space, latency, data, config
+                 warn=None, world: World | None = None):
+        world = world or World()
+        check_fits(space, data, config, world.size)
+        self.space, self.config = space, config
         self.out_dir, self.progress = (Path(out_dir) if out_dir else None), progress
         self.warn = warn or logging.getLogger(__name__).warning
         torch.manual_seed(config.seed)
-        self.net = init_for_training(Supernet(space))
-        self.sampler = GateSampler(config.mode, config.seed)
-        self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
-                                 config.rho)
+        net = init_for_training(Supernet(space))
         self.lr = config.lr if config.lr is not None else \
             default_lr(len(space.layers()), config.batch_size)
-        self.w_opt = sgd(self.net.weight_parameters(), self.lr, config.momentum,
-                         config.weight_decay)
+        super().__init__(net, net.weight_parameters(), data, config.batch_size, self.lr,
+                         [config.warmup_epochs, config.epochs], config.momentum, config.weight_decay,
+                         config.seed, world, config.precision)
+        self.latency = latency.to(self.world.device)
+        self.sampler = GateSampler(config.mode, config.seed)
+        self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
+                                config.rho)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr,
                                       betas=(0.0, 0.999), eps=1e-8)
         self.epoch = 0
@@ -112,14 +146,16 @@ class Searcher:
 
     def state_dict(self) -> dict:
         return {"version": CHECKPOINT_VERSION, "config": asdict(self.config),
-                "space": self.space.to_dict(), "epoch": self.epoch, "net": self.net.state_dict(),
-                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "space": self.space.to_dict(), "world_size": self.world.size, "epoch": self.epoch,
+                "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "schedule": self.schedule.state_dict(), "a_opt": self.a_opt.state_dict(),
                 "sampler": self.sampler.state_dict(), "loss": self.loss.state_dict(),
                 "baseline": self.baseline, "rows": self.rows}
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.w_opt.load_state_dict(state["w_opt"])
+        self.schedule.load_state_dict(state["schedule"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.sampler.load_state_dict(state["sampler"])
         self.loss.load_state_dict(state["loss"])
@@ -130,17 +166,10 @@ class Searcher:
             torch.save(self.state_dict(), tmp)
 
     def resume(self, path: Path) -> None:
-        """Continue from a checkpoint made by the same search; anything else is refused."""
+        """Continue from a checkpoint made by the same search; anything else is refused. Every
+        process reads it (on several machines, OUT_DIR is on a shared file system)."""
         state = read_checkpoint(path)
-        mine = asdict(self.config)
-        if state["space"] != self.space.to_dict():
-            raise UserError(f"cannot resume from {path}: it searches space {state['space']['name']!r} "
-                            f"with other settings than this run")
-        differ = [k for k in mine if state["config"].get(k) != mine[k]]
-        if differ:
-            k = differ[0]
-            raise UserError(f"cannot resume from {path}: it was made with {k}={state['config'].get(k)!r}, "
-                            f"this run has {k}={mine[k]!r}")
+        check_resumable(state, path, self.space, self.config, self.world.size)
         try:
             self.load_state_dict(state)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
@@ -149,16 +178,15 @@ class Searcher:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def weight_step(self, x, y) -> tuple[float, float]:
-        self.net.train()
+    def forward(self, x):
+        """A weight step's forward: one path drawn per layer (the same on every process). Under
+        DDP every parameter enters the graph (unsampled ones with weight zero): DDP, without
+        find_unused_parameters, waits for a gradient of each."""
         self.net.sample_paths(self.sampler)
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=LABEL_SMOOTHING)
-        self.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        return self.model(x, all_parameters=self.world.distributed)
+
+    def after_backward(self) -> None:
         self.net.drop_unsampled_grads()
-        self.w_opt.step()
-        return float(loss.detach()), _accuracy(logits, y)
 
     def arch_step(self, x, y) -> tuple[float, float]:
         """One architecture update; returns (architecture loss, E[LAT] in ms before the update)."""
@@ -166,12 +194,14 @@ class Searcher:
         if self.config.mode == "reinforce":
             return self._reinforce_step(x, y)
         self.net.sample_arch(self.sampler)
-        ce = F.cross_entropy(self.net(x), y)
+        with self.autocast():
+            ce = F.cross_entropy(self.net(x), y)
         expected = self.latency(self.net.probabilities())
-        loss = self.loss(ce, expected)
+        loss = self.loss(ce.float(), expected)
         self.net.zero_grad(set_to_none=True)
         loss.backward()
         self.net.set_arch_grad()
+        self.world.average_([op.alpha.grad for op in self.net.layers])
         self.a_opt.step()
         self.net.rescale_alpha()
         self.loss.update(float(expected.detach()))
@@ -179,14 +209,17 @@ class Searcher:
 
     def _reinforce_step(self, x, y) -> tuple[float, float]:
         c = self.config
-        rewards, actives = [], []
-        with torch.no_grad():
+        hits, lats, actives = [], [], []
+        with torch.no_grad(), self.autocast():
             for _ in range(c.rl_samples):
                 self.net.sample_arch(self.sampler)
-                acc = _accuracy(self.net(x), y)
-                lat = self.latency.latency(self.net.sampled())
-                rewards.append(acc * (c.target_ms / lat) ** c.reward_exponent)
+                hits.append(correct(self.net(x), y))
+                lats.append(self.latency.latency(self.net.sampled()))
                 actives.append([op.gates.active for op in self.net.layers])
+        # Rewards from the accuracy on the whole global batch: the same on every process, and so
+        # are the baseline and the update.
+        *hits, seen = self.world.sum(hits + [len(y)])
+        rewards = [h / seen * (c.target_ms / lat) ** c.reward_exponent for h, lat in zip(hits, lats)]
         log_probs = []
         for active in actives:
             log_probs.append(sum(torch.log_softmax(op.alpha, 0)[a]
@@ -210,54 +243,41 @@ class Searcher:
         # Validation batches for architecture steps, cycling through fresh permutations; seeded by
         # the epoch so a resumed search sees the same batches.
         for rep in range(10**9):
-            yield from self.data.batches(self.data.val, self.config.batch_size,
-                                         seed=self.config.seed * 1_000_003 + epoch * 1_009 + rep + 1)
+            yield from self.batches(self.data.val, self.config.batch_size,
+                                    seed=self.config.seed * 1_000_003 + epoch * 1_009 + rep + 1)
 
     def evaluate(self, choices: list[str], split) -> float:
         """Accuracy of one architecture inside the supernet: shared weights, batch-norm statistics
-        recalibrated for it on RECALIBRATION_IMAGES training images (always the same ones)."""
+        recalibrated for it on RECALIBRATION_IMAGES training images (always the same ones, on
+        every process)."""
         self.net.eval()
         self.net.fix(choices)
         images = min(RECALIBRATION_IMAGES, len(self.data.train))
-        self.net.recalibrate_batch_norm(
-            self.data.batches(Split(self.data.train.images[:images], self.data.train.labels[:images]),
-                              self.config.batch_size))
-        correct = 0
-        with torch.no_grad():
-            for x, y in self.data.batches(split, 256):
-                correct += int((self.net(x).argmax(1) == y).sum())
-        return correct / len(split)
+        self.net.recalibrate_batch_norm(self.on_device(self.data.batches(
+            Split(self.data.train.images[:images], self.data.train.labels[:images]),
+            self.config.batch_size)))
+        return self.accuracy(split)
 
     def run_epoch(self, epoch: int, bar) -> dict:
         c = self.config
         warm = epoch < c.warmup_epochs
-        phase_epoch, phase_len = (epoch, c.warmup_epochs) if warm else \
-            (epoch - c.warmup_epochs, c.epochs)
-        steps = math.ceil(len(self.data.train) / c.batch_size)
         val = self._val_stream(epoch)
         t0 = time.perf_counter()
-        w_loss = w_acc = a_loss = 0.0
-        n_arch = 0
-        expected = float("nan")
-        for j, (x, y) in enumerate(self.data.batches(self.data.train, c.batch_size,
-                                                     seed=c.seed * 1_000_003 + epoch * 1_009)):
-            # The first epoch of all ramps the learning rate up (search/recipe.py).
-            lr = learning_rate(self.lr, phase_epoch * steps + j, phase_len * steps,
-                               warmup=steps if epoch == 0 else 0)
-            for group in self.w_opt.param_groups:
-                group["lr"] = lr
-            loss, acc = self.weight_step(x, y)
-            w_loss, w_acc = w_loss + loss, w_acc + acc
+        arch = {"loss": 0.0, "steps": 0}
+
+        def architecture_step(j: int) -> None:
             if not warm and (j + 1) % c.arch_every == 0:
-                al, expected = self.arch_step(*next(val))
-                a_loss, n_arch = a_loss + al, n_arch + 1
-            bar.update()
+                arch["loss"] += self.arch_step(*next(val))[0]
+                arch["steps"] += 1
+
+        trained = self.train_epoch(epoch, bar, between=architecture_step)
         with torch.no_grad():
             expected_now = float(self.latency(self.net.probabilities()))
         choices = self.derive()
-        row = {"epoch": epoch + 1, "phase": "warmup" if warm else "search", "lr": lr,
-               "train_loss": w_loss / steps, "train_acc": w_acc / steps,
-               "arch_loss": a_loss / n_arch if n_arch else float("nan"),
+        row = {"epoch": epoch + 1, "phase": "warmup" if warm else "search", "lr": trained["lr"],
+               "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
+               "arch_loss": self.world.sum([arch["loss"]])[0] / self.world.size / arch["steps"]
+               if arch["steps"] else float("nan"),
                "val_acc": self.evaluate(choices, self.data.val),
                "expected_latency_ms": expected_now,
                "derived_latency_ms": self.latency.latency(choices),
@@ -269,25 +289,25 @@ class Searcher:
         """Search to the end (from the loaded checkpoint, if any); returns the derived choices."""
         c = self.config
         total = c.warmup_epochs + c.epochs
-        steps = math.ceil(len(self.data.train) / c.batch_size)
-        bar = tqdm(total=total * steps, initial=self.epoch * steps, unit="step",
-                   desc=f"search {self.space.name} ({c.mode})", disable=not self.progress,
+        talk = self.progress and self.world.main
+        bar = tqdm(total=total * self.steps, initial=self.epoch * self.steps, unit="step",
+                   desc=f"search {self.space.name} ({c.mode})", disable=not talk,
                    dynamic_ncols=True)
         try:
             while self.epoch < total:
                 row = self.run_epoch(self.epoch, bar)
                 self.rows.append(row)
-                if self.epoch + 1 == c.warmup_epochs:
+                if self.epoch + 1 == c.warmup_epochs and self.world.main:
                     self._check_learned(row["val_acc"])
                 self.epoch += 1
                 bar.set_postfix(acc=f"{row['val_acc']:.3f}",
                                 lat=f"{row['expected_latency_ms']:.4g}ms", lam=f"{row['lambda']:.3g}")
-                if self.progress:
+                if talk:
                     bar.write(f"epoch {row['epoch']}/{total} ({row['phase']}): train loss "
                               f"{row['train_loss']:.3f}, accuracy {row['train_acc']:.3f}; "
                               f"validation accuracy {row['val_acc']:.3f}; E[LAT] "
                               f"{row['expected_latency_ms']:.4g} ms", file=sys.stderr)
-                if self.out_dir:
+                if self.out_dir and self.world.main:
                     self.write_log()
                     self.save_checkpoint()
         finally:
@@ -350,9 +370,11 @@ class _Checkpoint:
     version: int
     config: dict
     space: dict
+    world_size: int = spec(ge=1)
     epoch: int = spec(ge=0)
     net: dict
     w_opt: dict
+    schedule: dict
     a_opt: dict
     sampler: dict
     loss: dict

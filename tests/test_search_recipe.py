@@ -3,6 +3,7 @@ when a supernet has learned nothing by the end of warm-up."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from profiler.space import get_space
 from search.data import Split, load_data
 from search.latency import ExpectedLatency
-from search.recipe import default_lr, init_for_training, learning_rate, sgd
+from search.recipe import default_lr, init_for_training, schedule, sgd
 from search.supernet import Supernet
 from search.trainer import SearchConfig, Searcher
 
@@ -29,9 +30,25 @@ def test_residual_blocks_start_as_the_identity_and_norms_do_not_decay():
     decayed, free = opt.param_groups
     assert decayed["weight_decay"] == 4e-5 and free["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decayed["params"]) and all(p.ndim == 1 for p in free["params"])
-    assert learning_rate(0.1, 0, 100, warmup=10) == pytest.approx(0.01)
-    assert learning_rate(0.1, 9, 100, warmup=10) == pytest.approx(0.1)
-    assert learning_rate(0.1, 100, 100) == pytest.approx(0.0)
+
+
+def test_the_learning_rate_ramps_up_then_follows_a_cosine_per_phase_and_resumes():
+    net = torch.nn.Linear(2, 2)
+    opt = sgd(net.parameters(), 0.1, 0.9, 4e-5)
+    sched = schedule(opt, [20, 100], warmup=10)
+    rates = []
+    for _ in range(120):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)
+    assert rates[19] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 19 / 20)))
+    assert rates[20] == pytest.approx(0.1) and rates[70] == pytest.approx(0.05)  # the search restarts
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:]))
+    # A scheduler loaded from another's state continues where that one was.
+    again = schedule(sgd(torch.nn.Linear(2, 2).parameters(), 0.1, 0.9, 4e-5), [20, 100], warmup=10)
+    again.load_state_dict(sched.state_dict())
+    assert again.get_last_lr() == sched.get_last_lr() and again.last_epoch == 120
 
 
 def test_a_supernet_at_chance_after_warm_up_is_reported():
@@ -100,8 +117,8 @@ def test_squeeze_excite_candidates_start_as_one_function():
 
 def test_a_checkpoint_of_another_version_says_how_to_start_afresh(tmp_path):
     from profiler.errors import UserError
-    from search.trainer import read_checkpoint
+    from search.trainer import CHECKPOINT_VERSION, read_checkpoint
     torch.save({"version": 2}, tmp_path / "checkpoint.pt")
-    with pytest.raises(UserError, match=r"checkpoint version 2, this one reads 3\); start afresh "
+    with pytest.raises(UserError, match=rf"checkpoint version 2, this one reads {CHECKPOINT_VERSION}\); start afresh "
                                         r"with --force"):
         read_checkpoint(tmp_path / "checkpoint.pt")

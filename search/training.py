@@ -1,0 +1,118 @@
+"""Weight training on the training split: the one loop that the search's weight steps and the
+retraining of a derived network share (the recipe is search/recipe.py).
+
+One step: this process's part of a global batch (search/distributed.py), forward (under bf16
+autocast if asked), cross-entropy with label smoothing, backward (DDP averages the gradients across
+processes), SGD, then the learning-rate scheduler. Batches are drawn from a permutation seeded by
+the epoch, so an interrupted run resumes on the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import Dataset, Split
+from .distributed import World
+from .recipe import LABEL_SMOOTHING, schedule, sgd
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    return int((logits.argmax(1) == labels).sum())
+
+
+def steps_per_epoch(samples: int, batch_size: int, processes: int = 1) -> int:
+    """Global batches of an epoch; a last one smaller than the number of processes is dropped
+    (World.shard)."""
+    full, rest = divmod(samples, batch_size)
+    return full + (1 if rest >= processes else 0)
+
+
+class Trainer:
+    """Trains the `params` of `net` for `phases` (a list of epoch counts, each with its own cosine
+    learning rate; the first epoch of all ramps it up)."""
+
+    def __init__(self, net: torch.nn.Module, params, data: Dataset, batch_size: int, lr: float,
+                 phases: list[int], momentum: float = 0.9, weight_decay: float = 4e-5,
+                 seed: int = 0, world: World | None = None, precision: str = "fp32"):
+        self.world = world or World()
+        self.net = net.to(self.world.device)
+        self.model = self.world.wrap(self.net)
+        self.data, self.batch_size, self.seed, self.precision = data, batch_size, seed, precision
+        self.steps = steps_per_epoch(len(data.train), batch_size, self.world.size)
+        self.w_opt = sgd(params, lr, momentum, weight_decay)
+        self.schedule = schedule(self.w_opt, [e * self.steps for e in phases], warmup=self.steps)
+
+    def autocast(self):
+        return torch.autocast(self.world.device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
+
+    def on_device(self, batches):
+        for x, y in batches:
+            yield x.to(self.world.device), y.to(self.world.device)
+
+    def batches(self, split: Split, batch_size: int, seed: int | None = None):
+        """This process's part of every batch of `split`, on its device: the training split's in
+        parts of one size (DDP steps on all of them), any other split's all of it."""
+        part = functools.partial(self.world.shard, even=seed is not None)
+        return self.on_device(self.data.batches(split, batch_size, seed=seed, part=part))
+
+    def train_batches(self, epoch: int):
+        return self.batches(self.data.train, self.batch_size, seed=self.seed * 1_000_003 + epoch * 1_009)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def after_backward(self) -> None:
+        """What happens to the gradients before the optimizer step (nothing here)."""
+
+    def weight_step(self, x, y) -> tuple[float, int]:
+        """One SGD step; returns this process's loss and its number of correct predictions."""
+        self.net.train()
+        with self.autocast():
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=LABEL_SMOOTHING)
+        self.w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.after_backward()
+        self.w_opt.step()
+        self.schedule.step()
+        return float(loss.detach()), correct(logits, y)
+
+    def train_epoch(self, epoch: int, bar, between=None) -> dict:
+        """Weight steps over one epoch; `between(step)` runs after each (the architecture steps).
+        Returns the learning rate of the last step and the training loss and accuracy over every
+        process."""
+        lr, loss_sum, hits, seen = float("nan"), 0.0, 0, 0
+        for j, (x, y) in enumerate(self.train_batches(epoch)):
+            lr = self.w_opt.param_groups[0]["lr"]
+            loss, n_correct = self.weight_step(x, y)
+            loss_sum, hits, seen = loss_sum + loss, hits + n_correct, seen + len(y)
+            if between is not None:
+                between(j)
+            bar.update()
+        loss_sum, hits, seen = self.world.sum([loss_sum, hits, seen])
+        return {"lr": lr, "train_loss": loss_sum / max(self.steps * self.world.size, 1),
+                "train_acc": hits / max(seen, 1)}
+
+    def fit(self, epochs: int, desc: str, progress: bool = True) -> None:
+        with tqdm(total=epochs * self.steps, unit="step", desc=desc, dynamic_ncols=True,
+                  disable=not (progress and self.world.main)) as bar:
+            for epoch in range(epochs):
+                self.train_epoch(epoch, bar)
+
+    @torch.no_grad()
+    def accuracy(self, split: Split) -> float:
+        """Accuracy of the network as it is (eval mode) on `split`, each process scoring its part."""
+        self.net.eval()
+        hits = 0
+        for x, y in self.batches(split, 256):
+            with self.autocast():
+                hits += correct(self.net(x), y)
+        return self.world.sum([hits])[0] / len(split)
+
