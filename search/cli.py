@@ -6,6 +6,7 @@ distributed search (`--nproc N`, or under torchrun)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -150,20 +151,27 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
     except UserError:
         if world.main:
             raise
-        sys.exit(2)  # every process checks the same input: rank 0 says what is wrong
+        _quit(2)  # every process checks the same input: rank 0 says what is wrong
     except KeyboardInterrupt:
         if world.main and not launched:
             raise
-        sys.exit(130)  # the launcher or rank 0 says it
+        _quit(130)  # the launcher or rank 0 says it
     except RuntimeError as exc:
         if not world.distributed:
             raise
         if launched:
-            sys.exit(1)  # the launcher says which process ended first
+            _quit(distributed.LOST)  # the launcher says which process failed
         raise ToolError(f"search process {world.rank} of {world.size} lost the others "
                         f"({str(exc).splitlines()[0]}); rerun with --resume") from None
     finally:
         world.close()
+
+
+def _quit(status: int):
+    # On its way out a process may still get the launcher's SIGTERM (it stops the others when one
+    # fails): it ends the process quietly now, not as an interruption raised in exit handlers.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.exit(status)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

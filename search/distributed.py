@@ -31,6 +31,10 @@ from profiler.errors import ToolError, UserError
 # The launcher's worker processes know they were started by `pxsearch --nproc`: the launcher speaks
 # for them when one fails.
 LAUNCHED_ENV = "PXSEARCH_LAUNCHED"
+# The exit status of a launched process that lost contact with the others (one of them failed).
+LOST = 3
+# ... and of one the launcher stopped (SIGTERM: an interruption) after another failed.
+STOPPED = (130, -15)
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,16 @@ def check_nproc(nproc: int, device: str | None) -> None:
 def launch(nproc: int, argv: list[str]) -> None:
     """Run `pxsearch ARGV` as `nproc` processes on this machine through torch's elastic launcher
     (what torchrun --standalone does); a failed process fails the launch with one line."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    # The launcher's own chatter (process start, the closing signals it sends) is not the user's
-    # business; a failure is reported below.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    # The launcher's own chatter (process start, the closing signals it sends, its log line of a
+    # failed process) is not the user's business; a failure is reported below, in one line. Its
+    # loggers set their own levels, so each is quietened.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     # Every process gets its share of the cores (torchrun would give each one thread, and warn).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
@@ -161,11 +169,16 @@ def launch(nproc: int, argv: list[str]) -> None:
         elastic_launch(config, sys.executable)("-m", "search.cli", *argv)
     except ChildFailedError as exc:
         raise _failure(exc, nproc) from None
+    except SignalException:
+        # Ctrl-C or a kill: the launcher has stopped the processes; said like any interruption.
+        raise KeyboardInterrupt from None
 
 
 def _failure(exc, nproc: int) -> Exception:
     """The error that says which process ended first and how; a user error (exit 2) stays one."""
-    rank, first = min(exc.failures.items(), key=lambda kv: kv[1].timestamp)
+    # The processes that lost the others or were stopped are not the cause, if there is another.
+    rank, first = min(exc.failures.items(),
+                      key=lambda kv: (kv[1].exitcode in (LOST, *STOPPED), kv[1].timestamp))
     code = first.exitcode
     if code == 2:
         # The process said why on stderr already (every rank checks the same input).
