@@ -8,10 +8,11 @@ DEMO := build/demo
 
 .PHONY: demo test
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the exact tested versions; pyproject.toml only ranges.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,tflite]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,tflite]'
 	touch $(STAMP)
 
 test: $(STAMP)
