@@ -128,7 +128,7 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
     # Everything the user gave is checked before anything is written (and before processes start).
     space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name,
                                                      resolution)
-    target = _target_ms(target_text, latency)
+    target = latency.check_target(_target_ms(target_text, latency))
     config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
                           arch_every=arch_every, lam=lam, precision=precision, seed=seed)

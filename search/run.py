@@ -104,7 +104,8 @@ def check_search(space: SearchSpace | str, latency_source: LatencySource | Expec
     target = latency.check_target(config.target_ms)
     profile = get_device(measure_on) if isinstance(measure_on, str) else measure_on
     if profile and not export_onnx:
-        raise UserError("measuring the derived network measures its export; export it too")
+        raise UserError("the derived network is measured from its export: --measure-on "
+                        "(measure_on) needs it, drop --no-export (export_onnx=False)")
     if profile:
         check_supported(profile)
     data = load_data(data, space.resolution, config.seed) if isinstance(data, str) else data
