@@ -22,10 +22,15 @@ def _terminate(signum, frame):
 
 def run(group: click.Command, prog: str, argv=None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    # Libraries' warnings are held back until the command succeeds: a refused input gets its
-    # one line, not a library's chatter about the same bad file.
-    with warnings.catch_warnings(record=True) as held:
-        _run(group, prog, argv)
+    try:
+        # Libraries' warnings are held back until the command succeeds: a refused input gets its
+        # one line, not a library's chatter about the same bad file.
+        with warnings.catch_warnings(record=True) as held:
+            _run(group, prog, argv)
+    finally:
+        # The command has ended: a SIGTERM now (a launcher stopping its processes, say) ends the
+        # process as it ends any program, not as an interruption raised in exit handlers.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for w in held:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 

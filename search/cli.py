@@ -6,6 +6,7 @@ distributed search (`--nproc N`, or under torchrun)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -162,9 +163,15 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
         if launched:
             _quit(distributed.LOST)  # the launcher says which process failed
         raise ToolError(f"search process {world.rank} of {world.size} lost the others "
-                        f"({str(exc).splitlines()[0]}); rerun with --resume") from None
+                        f"({_first_sentence(exc)}); rerun with --resume") from None
     finally:
         world.close()
+
+
+def _first_sentence(exc: Exception) -> str:
+    # gloo's and NCCL's messages start with a source location and run on for lines.
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return text.split(". ")[0]
 
 
 def _quit(status: int):
