@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from profiler.blocks import build_network
@@ -18,15 +20,19 @@ RETRAIN_LR = 0.05
 
 def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,
             lr: float = RETRAIN_LR, weight_decay: float = 4e-5, seed: int = 0,
-            progress: bool = True, world: World | None = None,
-            precision: str = "fp32") -> tuple[torch.nn.Module, float]:
+            progress: bool = True, world: World | None = None, precision: str = "fp32",
+            checkpoint: Path | None = None) -> tuple[torch.nn.Module, float]:
     """The standalone network trained on the training split with the search's loop and recipe
     (search/training.py); returns it (in eval mode, on the CPU) and its accuracy on the test
-    split."""
+    split. `checkpoint`: saved after every epoch, and continued from when it holds this very
+    retraining (the same architecture, data and settings)."""
     torch.manual_seed(seed)
     net = init_for_training(build_network(space, choices))
     trainer = Trainer(net, net.parameters(), data, batch_size, lr, [epochs],
                       weight_decay=weight_decay, seed=seed, world=world, precision=precision)
-    trainer.fit(epochs, "retrain", progress)
+    run = {"space": space.to_dict(), "choices": list(choices), "data": data.describe(),
+           "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+           "seed": seed, "precision": precision, "world_size": trainer.world.size}
+    trainer.fit(epochs, "retrain", progress, checkpoint, run)
     accuracy = trainer.accuracy(data.test)
     return net.eval().cpu(), accuracy

@@ -6,9 +6,10 @@
     result.choices, result.predicted_latency_ms, result.test_accuracy, result.network
 
 Everything is checked before anything is written (bad input raises UserError, a ValueError);
-OUT_DIR then gets, from rank 0 alone: checkpoint.pt and search_log.csv every epoch, and at the end
-arch.json, arch.svg, derived.pt (the derived network, retrained) and derived.onnx. A search
-interrupted at any point resumes with `resume=True`, retraining included.
+OUT_DIR then gets, from rank 0 alone: checkpoint.pt and search_log.csv every search epoch,
+retrain.pt every retraining epoch, and at the end arch.json, arch.svg, derived.pt (the derived
+network, retrained) and derived.onnx. A search interrupted at any point resumes with
+`resume=True`, retraining included.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from profiler.export import export
 from profiler.files import atomic_path
 from profiler.latency import LatencySource
 from profiler.measure import measure_models
-from profiler.outputs import claim, writing
+from profiler.outputs import claim, remove_stale, writing
 from profiler.records import check_fields, spec
 from profiler.runtimes import get_runtime
 from profiler.schedule import Model
@@ -64,6 +65,12 @@ class SearchResult:
     test_accuracy: float | None = None  # after retraining
     measured_latency_ms: float | None = None  # end to end on `measure_on`
     files: dict[str, Path] = field(default_factory=dict)  # what was written, by name
+
+
+def _outputs(out: Path) -> list[Path]:
+    """Every file a search writes in `out` (and nothing else there)."""
+    named = ["arch.json", "arch.svg", "checkpoint.pt", "search_log.csv", "retrain.pt"]
+    return [out / n for n in named] + list(out.glob("derived.*")) + list(out.glob("derived-batch*.*"))
 
 
 def _recorded_space(space_name: str) -> str:
@@ -153,6 +160,10 @@ def run_search(space: SearchSpace | str, latency_source: LatencySource | Expecte
             # Held until the search ends: a second search on OUT_DIR refuses.
             held.enter_context(writing(plan.out, "pxsearch"))
             plan.out.mkdir(parents=True, exist_ok=True)
+            if plan.checkpoint is None:
+                # Afresh (--force): nothing of an earlier search may be taken for this one's.
+                remove_stale(_outputs(plan.out))
+        world.barrier()
         if on_start is not None:
             on_start()
         return _search(searcher, plan, retrain_config, export_onnx, world, progress, source_name,
@@ -174,7 +185,8 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
     if retrain_config.epochs:
         result.network, result.test_accuracy = retrain(
             space, choices, data, retrain_config.epochs, c.batch_size, retrain_config.lr,
-            seed=c.seed, progress=progress, world=world, precision=c.precision)
+            seed=c.seed, progress=progress, world=world, precision=c.precision,
+            checkpoint=out / "retrain.pt" if out is not None else None)
     else:
         torch.manual_seed(c.seed)
         result.network = build_network(space, choices).eval()
@@ -182,6 +194,8 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
         return result
     files = result.files
     files["checkpoint"], files["log"] = out / "checkpoint.pt", out / "search_log.csv"
+    if retrain_config.epochs:
+        files["retrain_checkpoint"] = out / "retrain.pt"
     files["svg"] = out / "arch.svg"
     write_architecture_svg(files["svg"], space, choices,
                            f"{space.name}: {predicted:.4g} ms predicted (target {target:g} ms)")

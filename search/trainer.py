@@ -145,17 +145,14 @@ class Searcher(Trainer):
         return self.out_dir / "checkpoint.pt"
 
     def state_dict(self) -> dict:
-        return {"version": CHECKPOINT_VERSION, "config": asdict(self.config),
-                "space": self.space.to_dict(), "world_size": self.world.size, "epoch": self.epoch,
-                "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
-                "schedule": self.schedule.state_dict(), "a_opt": self.a_opt.state_dict(),
-                "sampler": self.sampler.state_dict(), "loss": self.loss.state_dict(),
-                "baseline": self.baseline, "rows": self.rows}
+        return super().state_dict() | {
+            "version": CHECKPOINT_VERSION, "config": asdict(self.config),
+            "space": self.space.to_dict(), "world_size": self.world.size, "epoch": self.epoch,
+            "a_opt": self.a_opt.state_dict(), "sampler": self.sampler.state_dict(),
+            "loss": self.loss.state_dict(), "baseline": self.baseline, "rows": self.rows}
 
     def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["net"])
-        self.w_opt.load_state_dict(state["w_opt"])
-        self.schedule.load_state_dict(state["schedule"])
+        super().load_state_dict(state)
         self.a_opt.load_state_dict(state["a_opt"])
         self.sampler.load_state_dict(state["sampler"])
         self.loss.load_state_dict(state["loss"])

@@ -10,16 +10,29 @@ the epoch, so an interrupted run resumes on the batches it would have seen.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from profiler.files import atomic_path
 
 from .data import Dataset, Split
 from .distributed import World
 from .recipe import LABEL_SMOOTHING, schedule, sgd
 
 PRECISIONS = ("fp32", "bf16")
+
+
+def _read_state(path: Path) -> dict | None:
+    """A training checkpoint, or None where there is none that can be read (then training
+    starts afresh: the file is this loop's own, rewritten after the first epoch)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    return state if isinstance(state, dict) and isinstance(state.get("epoch"), int) else None
 
 
 def correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
@@ -100,11 +113,32 @@ class Trainer:
         return {"lr": lr, "train_loss": loss_sum / max(self.steps * self.world.size, 1),
                 "train_acc": hits / max(seen, 1)}
 
-    def fit(self, epochs: int, desc: str, progress: bool = True) -> None:
-        with tqdm(total=epochs * self.steps, unit="step", desc=desc, dynamic_ncols=True,
-                  disable=not (progress and self.world.main)) as bar:
-            for epoch in range(epochs):
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.schedule.load_state_dict(state["schedule"])
+
+    def fit(self, epochs: int, desc: str, progress: bool = True, checkpoint: Path | None = None,
+            run: dict | None = None) -> None:
+        """Train for `epochs`. With a `checkpoint` file, the state is saved there after every
+        epoch (by rank 0), and training continues from it when it holds this very `run` (a
+        description of everything the training depends on); anything else there is replaced."""
+        start = 0
+        state = _read_state(checkpoint) if checkpoint is not None else None
+        if state is not None and state.get("run") == run:
+            self.load_state_dict(state)
+            start = state["epoch"]
+        with tqdm(total=epochs * self.steps, initial=start * self.steps, unit="step", desc=desc,
+                  dynamic_ncols=True, disable=not (progress and self.world.main)) as bar:
+            for epoch in range(start, epochs):
                 self.train_epoch(epoch, bar)
+                if checkpoint is not None and self.world.main:
+                    with atomic_path(checkpoint) as tmp:
+                        torch.save(self.state_dict() | {"run": run, "epoch": epoch + 1}, tmp)
 
     @torch.no_grad()
     def accuracy(self, split: Split) -> float:

@@ -123,6 +123,35 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_search(tiny_table, bound
     assert rows(tmp_path / "whole" / "search_log.csv") == rows(log)
 
 
+def test_an_interrupted_retraining_resumes_where_it_stopped(tiny_table, bounds, tmp_path):
+    lo, hi = bounds
+    args = ["--latency-table", tiny_table, "--target-latency", (lo + hi) / 2, "--warmup-epochs", "0",
+            "--epochs", "1", "--batch-size", "64", "--threads", "1", "--retrain-epochs", "4",
+            "--no-export", "--quiet", "--seed", "5"]
+    whole = pxsearch(*args, "-o", tmp_path / "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([PXSEARCH, *map(str, args), "-o", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (out / "retrain.pt").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not (out / "arch.json").exists()
+    import torch
+    done = torch.load(out / "retrain.pt", weights_only=True)["epoch"]
+    assert 1 <= done < 4
+
+    resumed = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "arch.json").read_text()) == \
+        json.loads((tmp_path / "whole" / "arch.json").read_text())
+
+
 def _bad(tmp_path, *args) -> str:
     out = tmp_path / "out"
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -38,13 +38,23 @@ def test_run_search_returns_the_architecture_and_writes_it(small_digits, tmp_pat
     assert result.target_latency_ms == config.target_ms
     assert 0.0 <= result.test_accuracy <= 1.0 and len(result.log) == 2
     assert result.network(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    assert set(result.files) == {"checkpoint", "log", "svg", "network", "onnx", "arch"}
+    assert set(result.files) == {"checkpoint", "log", "retrain_checkpoint", "svg", "network",
+                                 "onnx", "arch"}
     assert json.loads((out / "arch.json").read_text())["world_size"] == 1
 
     # A finished search resumes to the same result without searching again.
     again = run_search("tiny", table, small_digits, config, out, progress=False, resume=True,
                        retrain_config=RetrainConfig(epochs=0), export_onnx=False)
     assert again.choices == result.choices and json.dumps(again.log) == json.dumps(result.log)
+
+    # Afresh over it, nothing of the earlier search stays to be taken for this one's.
+    (out / "notes.txt").write_text("the user's")
+    fresh = run_search("tiny", table, small_digits, config, out, progress=False, force=True,
+                       retrain_config=RetrainConfig(epochs=0), export_onnx=False)
+    assert sorted(p.name for p in out.iterdir()) == \
+        ["arch.json", "arch.svg", "checkpoint.pt", "derived.pt", "notes.txt", "search_log.csv"]
+    assert "test_accuracy" not in json.loads((out / "arch.json").read_text())
+    assert fresh.choices == result.choices  # the same seed
 
 
 def test_bad_input_is_a_value_error_and_writes_nothing(small_digits, tmp_path):
