@@ -91,6 +91,7 @@ class _Plan:
     profile: DeviceProfile | None
     out: Path | None
     checkpoint: Path | None
+    state: dict | None  # the checkpoint, read
 
 
 def check_search(space: SearchSpace | str, latency_source: LatencySource | ExpectedLatency,
@@ -118,13 +119,14 @@ def check_search(space: SearchSpace | str, latency_source: LatencySource | Expec
     data = load_data(data, space.resolution, config.seed) if isinstance(data, str) else data
     check_fits(space, data, config, world_size)
     out = Path(out_dir) if out_dir is not None else None
-    checkpoint = None
+    checkpoint = state = None
     if out is not None:
         claim(out, inputs, force=force, resume=resume, directory=True)
         if resume and (out / "checkpoint.pt").exists():
             checkpoint = out / "checkpoint.pt"
-            check_resumable(read_checkpoint(checkpoint), checkpoint, space, config, world_size)
-    return _Plan(space, recorded, latency, target, data, profile, out, checkpoint)
+            state = read_checkpoint(checkpoint)
+            check_resumable(state, checkpoint, space, config, world_size)
+    return _Plan(space, recorded, latency, target, data, profile, out, checkpoint, state)
 
 
 def run_search(space: SearchSpace | str, latency_source: LatencySource | ExpectedLatency,
@@ -152,7 +154,7 @@ def run_search(space: SearchSpace | str, latency_source: LatencySource | Expecte
     searcher = Searcher(plan.space, plan.latency, plan.data, config, out_dir=plan.out,
                         progress=progress, warn=warn, world=world)
     if plan.checkpoint:
-        searcher.resume(plan.checkpoint)
+        searcher.resume(plan.checkpoint, plan.state)
     # Every process has checked its input before rank 0 writes anything.
     world.barrier()
     with contextlib.ExitStack() as held:

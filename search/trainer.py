@@ -162,10 +162,11 @@ class Searcher(Trainer):
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(self.state_dict(), tmp)
 
-    def resume(self, path: Path) -> None:
+    def resume(self, path: Path, state: dict | None = None) -> None:
         """Continue from a checkpoint made by the same search; anything else is refused. Every
-        process reads it (on several machines, OUT_DIR is on a shared file system)."""
-        state = read_checkpoint(path)
+        process reads it (on several machines, OUT_DIR is on a shared file system); `state`:
+        what read_checkpoint(path) has already returned."""
+        state = state if state is not None else read_checkpoint(path)
         check_resumable(state, path, self.space, self.config, self.world.size)
         try:
             self.load_state_dict(state)
