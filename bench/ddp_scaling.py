@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from search.distributed import join
+from search.distributed import join, usable_cores
 
 TABLES = Path(__file__).resolve().parent.parent / "data" / "latency_tables"
 
@@ -103,7 +103,7 @@ def main() -> None:
         device, configs = "cuda", [(1, 1)] + ([(gpus, 1)] if gpus > 1 else [])
         unit = "GPU"
     else:
-        cores = len(os.sched_getaffinity(0))
+        cores = usable_cores()
         device, configs, unit = "cpu", [(1, 1), (1, cores), (cores, 1)], "core"
     print(f"{args.space}{f'@{args.resolution}' if args.resolution else ''}, global batch "
           f"{args.batch_size}, {device}; steps/s over {args.epochs} epochs of digits after one")

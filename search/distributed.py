@@ -90,14 +90,6 @@ class World:
         dist.all_reduce(t)
         return t.tolist()
 
-    def broadcast(self, obj):
-        """Rank 0's `obj` on every rank."""
-        if not self.distributed:
-            return obj
-        box = [obj if self.main else None]
-        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
-        return box[0]
-
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -132,6 +124,11 @@ def join(device: str | None = None) -> World:
     return World(rank, size, where)
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def check_nproc(nproc: int, device: str | None) -> None:
     """Refuse more processes than this machine can run one per GPU, or one per CPU core."""
     gpus = torch.cuda.device_count() if device != "cpu" and torch.cuda.is_available() else 0
@@ -139,7 +136,7 @@ def check_nproc(nproc: int, device: str | None) -> None:
         if nproc > gpus:
             raise UserError(f"--nproc {nproc}: this machine has {gpus} GPU(s); one process per GPU")
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     if nproc > cores:
         raise UserError(f"--nproc {nproc}: this machine lets pxsearch use {cores} CPU core(s); "
                         f"give at most {cores} processes")
@@ -158,7 +155,7 @@ def launch(nproc: int, argv: list[str]) -> None:
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     # Every process gets its share of the cores (torchrun would give each one thread, and warn).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
     os.environ[LAUNCHED_ENV] = "1"
