@@ -1,9 +1,17 @@
-"""pyproject.toml gives ranges, constraints.txt the exact tested stack, and the venv is that stack.
+"""pyproject.toml gives ranges, constraints.txt the exact tested stack, and the venv is that stack;
+the wheel `pip wheel .` builds holds every package and works once installed.
 
-No network, no install: reads pyproject.toml, constraints.txt and the installed metadata only.
+No network: the wheel is built with the venv's setuptools (no build isolation) and installed without
+dependencies into a fresh venv that borrows this venv's libraries but not its editable pxnas.
 """
 
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 import tomllib
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -83,3 +91,72 @@ def test_installed_version_is_the_pinned_one(name):
     assert Specifier(f"=={PINS[name]}").contains(Version(installed), prereleases=True), (
         f"{name} {installed} is installed, constraints.txt pins {PINS[name]}: run `make`, or "
         "update constraints.txt")
+
+
+TOP_PACKAGES = ("profiler", "predictors", "search", "device_scripts")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of a copy of the working tree (building in the checkout would write build/ and
+    egg-info beside a colleague's work)."""
+    base = tmp_path_factory.mktemp("wheel")
+    src = base / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--no-index", "-q", "-w", base / "dist", src], check=True, capture_output=True)
+    (found,) = (base / "dist").glob("pxnas-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh venv with the wheel installed in it: this venv's site-packages is on its path
+    through a .pth line, which (unlike a site dir) runs none of that folder's .pth files, so the
+    editable install's finder, which would quietly serve a package the wheel lacks from the
+    checkout, stays out."""
+    venv = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    purelib = Path(subprocess.run([venv / "bin" / "python", "-c",
+                                   "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  check=True, capture_output=True, text=True).stdout.strip())
+    borrowed = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (purelib / "borrowed-deps.pth").write_text("".join(f"{p}\n" for p in borrowed))
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install",
+                    "--no-deps", "--no-index", "-q", wheel], check=True, capture_output=True)
+    return venv
+
+
+def _run_installed(venv: Path, *argv, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PXNAS_DEVICES"] = str(cwd / "no-devices")  # the shipped profiles only, not the user's
+    return subprocess.run([venv / "bin" / argv[0], *argv[1:]], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_wheel_holds_every_package_and_no_test_or_bench(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    folders = {n.rsplit("/", 1)[0] for n in names if "/" in n}
+    packages = {str(p.parent.relative_to(ROOT)) for top in TOP_PACKAGES
+                for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
+    assert not packages - folders, f"the wheel lacks {sorted(packages - folders)}"
+    assert {f"profiler/device_profiles/{p.name}" for p in
+            (ROOT / "profiler" / "device_profiles").glob("*.yaml")} <= set(names)
+    assert not {n.split("/")[0] for n in names} & {"tests", "bench", "build", "data"}
+
+
+def test_installed_wheel_lists_the_blocks_and_the_shipped_devices(installed, tmp_path):
+    from profiler.space import get_space
+
+    where = _run_installed(installed, "python", "-c",
+                           "import profiler.kinds, profiler; print(profiler.__file__)", cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout
+    proc = _run_installed(installed, "pxprof", "blocks", "--space", "tiny", cwd=tmp_path)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    assert proc.stdout.split() == [b.key for b in get_space("tiny").blocks()]
+    proc = _run_installed(installed, "pxprof", "devices", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shipped = sorted(p.stem for p in (ROOT / "profiler" / "device_profiles").glob("*.yaml"))
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == shipped
