@@ -75,7 +75,7 @@ def se_and_hswish(devices: list[str]) -> None:
                   for (i, name), spec in blocks.items()}
         measured = measure_models(profile, models, progress=False)
         for i, spec in enumerate(repeats):
-            ms = {name: measured[f"{i}/{name}"].median for name in VARIANTS}
+            ms = {name: measured.ms[f"{i}/{name}"] for name in VARIANTS}
             se, hs = ms["SE"] / ms["plain"], ms["h-swish"] / ms["plain"]
             costs.setdefault(device, []).append((se, hs))
             print(f"| {spec.in_h}x{spec.in_w}x{spec.in_c} mid {spec.mid} | {device} | "

@@ -12,6 +12,9 @@ loads, warms up, calibrates and times.
                                                     -> {"warmup": runs, "inner": calls per sample}
     {"op": "sample", "name": N, "inner": n, "count": c}
                                                     -> {"times_ms": [c per-call times]}
+    {"op": "sample", ..., "ref": R, "ref_inner": m} -> {"times_ms": [...], "ref_ms": [...]}:
+        each sample of N right after one of the reference model R, so that both see the
+        device at one speed
     {"op": "unload", "name": N}
 
 Every answer has "ok"; a failed request answers {"ok": false, "error": "..."} and the script goes on.
@@ -211,8 +214,17 @@ class Bench:
 
     def sample(self, req):
         run = self.models[req["name"]]
-        run()  # one untimed call: the block before this one has evicted our caches
-        return {"times_ms": [self.time_once(run, req["inner"]) for _ in range(req["count"])]}
+        if "ref" not in req:
+            run()  # one untimed call: the block before this one has evicted our caches
+            return {"times_ms": [self.time_once(run, req["inner"]) for _ in range(req["count"])]}
+        ref = self.models[req["ref"]]
+        times, refs = [], []
+        for _ in range(req["count"]):
+            ref()  # each timed call follows the other model: warm its caches again first
+            refs.append(self.time_once(ref, req["ref_inner"]))
+            run()
+            times.append(self.time_once(run, req["inner"]))
+        return {"times_ms": times, "ref_ms": refs}
 
 
 def main(argv=None):

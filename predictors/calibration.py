@@ -8,8 +8,7 @@ Four forms, each fitted for relative error with non-negative parameters:
     per-call+scale   network = s * (sum - (n - 1) * c)
 
 (n: the network's blocks that are not `zero`; c: the runtime's per-call cost, paid once per block
-measured alone and once per network; the sums are of the networks' blocks measured in the same
-rounds as the networks.) The form kept is the one with the least leave-one-out error
+measured alone and once per network; the sums are the predictor's, of the networks' blocks.) The form kept is the one with the least leave-one-out error
 on the measured networks; a simpler form wins ties within a tenth of a percent point, since a
 parameter that does not earn its keep only fits noise.
 """
@@ -83,16 +82,17 @@ def calibrate(predictor, profile, space, networks: int, seed: int):
             raise UserError(f"the table was measured with {field} {theirs}; calibrating on device "
                             f"{profile.name} ({field} {mine}) would mix two devices")
     archs = random_architectures(space, networks, seed)
-    # The networks' blocks are measured with them: the calibration then learns what joining
-    # blocks into a network changes, not how much faster or slower the device runs today than
-    # when the table was measured.
-    measured, block_ms = measure_networks(profile, space, archs, seed, with_blocks=True)
-    nets = [[s for s in space.network(a) if s.profiled] for a in archs]
-    sums = [sum(block_ms[s.key] for s in net) for net in nets]
-    form, calibration, cv = fit_calibration(sums, [len(net) for net in nets], measured)
+    # Each network is measured alone, as validation and deployment run it, at the device speed
+    # the predictor's table was measured at (the reference block's): a calibration fitted to
+    # networks measured beside their blocks learned a context that no deployed network runs in.
+    measured = measure_networks(profile, space, archs, seed, at=predictor.reference)[0]
+    nets = [space.network(a) for a in archs]
+    # The predictor's own block sums: the calibration corrects what it will be applied to.
+    sums = [float(predictor.block_latencies(net).sum()) for net in nets]
+    form, calibration, cv = fit_calibration(sums, [sum(s.profiled for s in net) for net in nets],
+                                            measured)
     info = {"form": form, "cv_mape": cv, "device": profile.name, "space": space.name,
             "seed": seed, "networks": [
-                {"choices": a, "measured_ms": m, "block_sum_ms": b,
-                 "predicted_block_sum_ms": float(predictor.block_latencies(space.network(a)).sum())}
+                {"choices": a, "measured_ms": float(m), "predicted_block_sum_ms": b}
                 for a, m, b in zip(archs, measured, sums)]}
     return replace(predictor, calibration=calibration, calibration_info=info)

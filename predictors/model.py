@@ -35,6 +35,7 @@ from profiler.blockspec import BlockSpec, parse_key
 from profiler.kinds import KINDS
 from profiler.errors import UserError
 from profiler.files import write_json, write_text
+from profiler.fingerprint import reference_of
 from profiler.latency import Calibration, LatencySource
 from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.table import LatencyTable
@@ -92,6 +93,10 @@ class Predictor(LatencySource):
     by_kind: dict = field(default_factory=dict)  # block kind: a fitted regressor of another model
 
     source = "the predictor"
+
+    @property
+    def reference(self) -> tuple[str, float] | None:
+        return reference_of(self.fingerprint)
 
     def regressor(self) -> LatencyRegressor:
         """The linear model shared by every block kind without a model of its own."""
@@ -248,6 +253,8 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
              "ape": np.abs(cv_pred - y) / y}).to_csv(index=False, float_format="%.6g"))
     fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
           for k, v in table.fingerprint.items()}
+    if table.reference is None:  # rows at different device speeds (merged tables): none is theirs
+        fp |= {"reference": None, "reference_ms": None}
     digest = hashlib.sha256()
     for path in paths:
         digest.update(Path(path).read_bytes())

@@ -4,6 +4,12 @@ Fresh random networks of the space (none of those a calibration was fitted on) a
 device and set beside each method: the table's plain block sum, the predictor (calibrated when it
 is), and a FLOPs-proportional baseline (latency = k * MACs, with k from the calibration networks,
 or else from the predictor's own block sums).
+
+Every network is measured twice, in two passes one after the other, and the ground truth is the
+mean of the two. How far the two passes disagree (the test–retest error) is the device's own
+noise: a method whose error is within it is as good as the device allows, and no method can be
+judged more finely than that. Networks are measured at the device speed of the predictor's table
+when both timed the same reference block (profiler/samples.py).
 """
 
 from __future__ import annotations
@@ -40,12 +46,20 @@ def fresh_architectures(space: SearchSpace, n: int, seed: int, exclude: list[lis
     raise ValueError(f"space {space.name} has too few architectures for {n} fresh ones")
 
 
-def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
-    rel = predicted / measured - 1
+def metrics(predicted: np.ndarray, measured: np.ndarray, rel: np.ndarray | None = None) -> dict:
+    """Errors of `predicted` against `measured`; `rel`, the relative errors, when they are
+    measured otherwise than against `measured`."""
+    rel = np.abs(predicted / measured - 1 if rel is None else rel)
     return {"rmse_ms": float(np.sqrt(np.mean((predicted - measured) ** 2))),
-            "mape": float(np.mean(np.abs(rel))),
-            "within_5": float(np.mean(np.abs(rel) <= 0.05)),
-            "within_10": float(np.mean(np.abs(rel) <= 0.10))}
+            "mape": float(np.mean(rel)), "median_ape": float(np.median(rel)),
+            "p95_ape": float(np.percentile(rel, 95)),
+            "within_5": float(np.mean(rel <= 0.05)), "within_10": float(np.mean(rel <= 0.10))}
+
+
+def retest(first: np.ndarray, second: np.ndarray) -> dict:
+    """The test–retest error of two measurements of the same networks: |a - b| over their mean
+    (symmetric: neither pass is the truth)."""
+    return metrics(first, second, 2 * (first - second) / (first + second))
 
 
 def flops_rate(predictor, space: SearchSpace, archs) -> float:
@@ -60,9 +74,14 @@ def flops_rate(predictor, space: SearchSpace, archs) -> float:
         sum(mmacs(space, a) for a in archs)
 
 
+SAMPLES = "networks.samples.json"
+
+
 def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
              out_dir: Path) -> tuple[list[dict], dict[str, dict]]:
-    """Measure n fresh networks; write report.csv and scatter.png into out_dir."""
+    """Measure n fresh networks twice; write report.csv and scatter.png into out_dir. The raw
+    samples are kept in out_dir/networks.samples.json as they are taken: a validation
+    interrupted there resumes from them."""
     import pandas as pd
 
     from profiler.check import measure_networks
@@ -72,11 +91,15 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
     for source in (table, predictor):
         if source is not None:  # a source lacking blocks fails before measuring
             source.architecture_latency(space, archs[0])
-    measured, _ = measure_networks(profile, space, archs, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first, second = measure_networks(profile, space, archs, seed, at=predictor.reference,
+                                     passes=2, checkpoint=out_dir / SAMPLES)
+    measured = (first + second) / 2
     rate = flops_rate(predictor, space, archs)
     rows = []
-    for choices, ms in zip(archs, measured):
-        row = {"arch": " ".join(choices), "measured_ms": ms}
+    for choices, ms, a, b in zip(archs, measured, first, second):
+        row = {"arch": " ".join(choices), "measured_ms": ms, "measured_1_ms": a,
+               "measured_2_ms": b, "retest": abs(a - b) / ms}
         if table is not None:
             row["table_ms"] = table.architecture_latency(space, choices)
         row["predictor_ms"] = predictor.architecture_latency(space, choices)
@@ -84,15 +107,17 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
         rows.append(row)
     df = pd.DataFrame(rows)
     methods = [c for c in ("table_ms", "predictor_ms", "flops_ms") if c in df]
-    summary = {m: metrics(df[m].to_numpy(), df["measured_ms"].to_numpy()) for m in methods}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"retest": retest(first, second)} | \
+        {m: metrics(df[m].to_numpy(), measured) for m in methods}
     write_text(out_dir / "report.csv", df.to_csv(index=False, float_format="%.6g"))
     _scatter(df, methods, out_dir / "scatter.png",
-             f"{space.name} on {profile.name}: {n} networks measured end to end")
+             f"{space.name} on {profile.name}: {n} networks measured end to end\n"
+             f"(bars: the two measurements; test–retest error median "
+             f"{summary['retest']['median_ape']:.1%})")
     return rows, summary
 
 
-LABELS = {"table_ms": "table sum", "predictor_ms": "predictor", "flops_ms": "FLOPs baseline"}
+LABELS = {"retest": "test–retest", "table_ms": "table sum", "predictor_ms": "predictor", "flops_ms": "FLOPs baseline"}
 
 
 def _scatter(df, methods, path: Path, title: str) -> None:
@@ -108,8 +133,11 @@ def _scatter(df, methods, path: Path, title: str) -> None:
     line = np.array([lo, hi])
     ax.fill_between(line, line * 0.9, line * 1.1, color="0.9", label="±10 %")
     ax.plot(line, line, color="0.4", lw=1, label="y = x")
+    # Error bars: where the two measurements of each network lie (the device's own noise).
+    xerr = np.abs(df["measured_1_ms"] - df["measured_2_ms"]) / 2
     for m in methods:
-        ax.scatter(measured, df[m], s=18, label=LABELS[m])
+        ax.errorbar(measured, df[m], xerr=xerr, fmt="o", ms=4, elinewidth=1, capsize=2,
+                    label=LABELS[m])
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured (ms)", ylabel="predicted (ms)",
            title=title)
     ax.legend()

@@ -11,8 +11,10 @@ import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .devices import DeviceProfile
-from .export import block_file, export
+from .export import export
 from .measure import measure_models, sessions
 from .runtimes import get_runtime
 from .schedule import Model
@@ -26,10 +28,12 @@ def random_architectures(space: SearchSpace, n: int, seed: int) -> list[list[str
 
 
 def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[list[str]],
-                     seed: int, with_blocks: bool = False) -> tuple[list[float], dict[str, float]]:
-    """Build, export and measure each architecture end to end: the median latency of each, ms.
-    With `with_blocks`, the blocks of those networks are measured in the same interleaved rounds
-    (their medians by key): block sums and networks taken at one moment of the device."""
+                     seed: int, at: tuple[str, float] | None = None, passes: int = 1,
+                     checkpoint: Path | None = None) -> np.ndarray:
+    """Build, export and measure each architecture end to end, `passes` times (each pass a
+    measurement of its own, after the one before): the median latency of each, ms, one row per
+    pass, at the device speed of the reference `at` (Timed.at). With `checkpoint`, the samples
+    are kept there and an interrupted measurement resumes from them."""
     import torch
 
     from .blocks import build_network
@@ -38,20 +42,19 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
     runtime = get_runtime(profile.runtime)
     # The session opens first: an unreachable device is refused before anything is exported.
     with sessions([profile]) as units, tempfile.TemporaryDirectory() as tmp:
-        models = {}
+        paths = []
         for i, choices in enumerate(archs):
             torch.manual_seed(seed + i)
-            path = Path(tmp) / f"net{i}{runtime.suffix}"
-            export(build_network(space, choices), shape, runtime.format, path)
-            models[f"net{i}"] = Model(path, shape)
-        blocks = {s.key: s for a in archs for s in space.network(a) if s.profiled} \
-            if with_blocks else {}
-        for key, spec in blocks.items():
-            models[key] = Model(block_file(spec, runtime, profile.batch),
-                                (profile.batch, spec.in_c, spec.in_h, spec.in_w))
-        measured = measure_models(profile, models, units=units)
-    return [measured[f"net{i}"].median for i in range(len(archs))], \
-        {key: measured[key].median for key in blocks}
+            paths.append(export(build_network(space, choices), shape, runtime.format,
+                                Path(tmp) / f"net{i}{runtime.suffix}"))
+        ms = np.zeros((passes, len(archs)))
+        for p in range(passes):
+            names = [f"net{i}" + (f"#{p + 1}" if p else "") for i in range(len(archs))]
+            timed = measure_models(profile, {n: Model(path, shape) for n, path in
+                                             zip(names, paths)}, units=units,
+                                   checkpoint=checkpoint).at(at)
+            ms[p] = [timed[n] for n in names]
+    return ms
 
 
 def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
@@ -60,7 +63,7 @@ def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTab
     for source in (table, predictor):
         if source is not None:  # a source lacking blocks fails before measuring
             source.architecture_latency(space, archs[0])
-    measured, _ = measure_networks(profile, space, archs, seed)
+    measured = measure_networks(profile, space, archs, seed)[0]
     rows = []
     for choices, ms in zip(archs, measured):
         row = {"arch": " ".join(choices), "measured": ms}

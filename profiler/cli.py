@@ -365,24 +365,31 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
 @click.option("--networks", type=click.IntRange(2), default=20, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Report directory: report.csv and scatter.png.")
+              help="Report directory: report.csv, scatter.png and the raw samples.")
+@click.option("--resume", is_flag=True, help="Complete an interrupted validation in OUTPUT.")
 @force_option
 def validate(device_name, runtime, benchmark_binary, predictor_path, table_path, space_name,
-             networks, seed, out_dir, force):
-    """Measure fresh random networks end to end against the table sum, the predictor and a
-    FLOPs baseline; write report.csv and scatter.png."""
-    from predictors.validate import LABELS, validate as run_validation
+             networks, seed, out_dir, resume, force):
+    """Measure fresh random networks end to end, twice, against the table sum, the predictor and
+    a FLOPs baseline, beside the device's own test-retest error; write report.csv and
+    scatter.png."""
+    from predictors.validate import LABELS, SAMPLES, validate as run_validation
 
-    claim(out_dir, [predictor_path, table_path], force, directory=True)
+    claim(out_dir, [predictor_path, table_path], force, resume=resume, directory=True)
     _, table, predictor = _sources(table_path, predictor_path)
     space = get_space(_space_name(space_name, predictor, table))
     profile = profile_of(device_name, runtime, benchmark_binary)
     with writing(out_dir, "pxprof validate"):
+        if not resume:
+            remove_stale([out_dir / SAMPLES])
         _, summary = run_validation(profile, space, predictor, table, networks, seed, out_dir)
-    click.echo(f"{networks} networks of {space.name} measured end to end on {profile.name}:")
-    click.echo(f"{'method':16} {'RMSE ms':>9} {'MAPE':>7} {'±5 %':>7} {'±10 %':>7}")
+    click.echo(f"{networks} networks of {space.name} measured end to end on {profile.name}, "
+               f"twice:")
+    click.echo(f"{'method':16} {'RMSE ms':>9} {'MAPE':>7} {'median':>7} {'p95':>7} {'±5 %':>7} "
+               f"{'±10 %':>7}")
     for method, m in summary.items():
-        click.echo(f"{LABELS[method]:16} {m['rmse_ms']:9.4g} {m['mape']:7.1%} {m['within_5']:7.0%} "
+        click.echo(f"{LABELS[method]:16} {m['rmse_ms']:9.4g} {m['mape']:7.1%} "
+                   f"{m['median_ape']:7.1%} {m['p95_ape']:7.1%} {m['within_5']:7.0%} "
                    f"{m['within_10']:7.0%}")
     click.echo(f"wrote {out_dir / 'report.csv'} and {out_dir / 'scatter.png'}")
 

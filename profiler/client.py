@@ -110,6 +110,13 @@ class PxbenchClient:
     def sample(self, name: str, inner: int, count: int) -> list[float]:
         return self._request(op="sample", name=name, inner=inner, count=count)["times_ms"]
 
+    def paired(self, name: str, inner: int, count: int, ref: str, ref_inner: int
+               ) -> tuple[list[float], list[float]]:
+        """`count` samples of `name`, each right after one of `ref`: (times, ref's times)."""
+        answer = self._request(op="sample", name=name, inner=inner, count=count, ref=ref,
+                               ref_inner=ref_inner)
+        return answer["times_ms"], answer["ref_ms"]
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:

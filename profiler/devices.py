@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .blockspec import parse_key
 from .errors import UserError
 from .records import check_fields, load_record, read_mapping, spec
 from .runtimes import RUNTIMES
@@ -61,6 +62,9 @@ class DeviceProfile:
     min_sample_ms: float = spec(2.0, gt=0, le=60000)  # calibrated blocks: each sample this long
     max_spread: float = spec(0.05, gt=0, le=10)  # IQR/median above this: measure it again
     retries: int = spec(2, ge=0, le=100)  # fresh attempts for a flagged entry; steadiest kept
+    # A block key timed in every round ("" = none): what is measured at different times (a
+    # table at 10:00, networks at 10:30) is put on one device speed by it (profiler/samples.py).
+    reference: str = ""
 
     def __post_init__(self):
         # Messages name no device: a file's loader names the file, get_device the device.
@@ -68,6 +72,11 @@ class DeviceProfile:
         if self.cpus and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", self.cpus):
             raise UserError(f"cpus: a CPU list like 0 or 4-7 or 0,2, got {self.cpus!r}")
         self._check_transport()
+        if self.reference:
+            try:
+                parse_key(self.reference)
+            except UserError as exc:
+                raise UserError(f"reference: {exc}") from None
 
     def _check_transport(self):
         if self.transport == "ssh":

@@ -10,6 +10,7 @@ Device facts that no table column holds (Android version, ABI, CPU frequencies, 
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 
 from . import __version__
@@ -17,7 +18,10 @@ from . import __version__
 CHECKED = ("device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
            "host_cpu")
 UNIT = ("device", "host")
-INFO = ("cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version")
+# reference, reference_ms: the device profile's reference block and its latency over the run
+# (profiler/samples.py), the device speed the measurement was taken at.
+INFO = ("cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version", "reference",
+        "reference_ms")
 FIELDS = CHECKED + INFO
 
 
@@ -48,6 +52,17 @@ def fingerprint(profile, facts: DeviceFacts) -> dict:
             "temperature_c": facts.temperature_c,
             "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "pxnas_version": __version__, "facts": dict(facts.facts)}
+
+
+def reference_of(fp: dict) -> tuple[str, float] | None:
+    """(reference block key, its latency in ms) of a measurement that timed one, else None."""
+    key, ms = fp.get("reference"), fp.get("reference_ms")
+    try:
+        ms = float(ms)
+    except (TypeError, ValueError):
+        return None
+    return (str(key), ms) if isinstance(key, str) and key and math.isfinite(ms) and ms > 0 \
+        else None
 
 
 def mismatch(a: dict, b: dict, fields=CHECKED) -> str | None:

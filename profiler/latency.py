@@ -45,6 +45,9 @@ class LatencySource:
     source: str  # what it is, for messages
     space: str   # the search space it was made for, "" when unknown
     calibration: Calibration | None  # block sums to network latency; None: plain sums
+    # (reference block, its ms) at the device speed the source's latencies were measured at
+    # (profiler/samples.py); None when no reference was timed.
+    reference: tuple[str, float] | None = None
 
     def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
         raise NotImplementedError
@@ -102,6 +105,7 @@ class Filled(LatencySource):
         self.source = f"{table.source} + {predictor.source}"
         self.space = table.space or predictor.space
         self.calibration = getattr(predictor, "calibration", None)
+        self.reference = table.reference or predictor.reference
 
     def missing(self, specs):
         lacking = set(self.table.missing(specs))

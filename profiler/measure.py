@@ -9,22 +9,35 @@ after every round: an interrupted run keeps its finished rows and its partial sa
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .blockspec import BlockSpec
+from .blockspec import BlockSpec, parse_key
 from .devices import DeviceProfile
 from .errors import UserError
 from .export import block_file
 from .outputs import claim, remove_stale, writing
+from .runtimes import get_runtime
 from .fingerprint import farm
-from .measurement import Measurement
 from .samples import Samples, method
 from .schedule import Model, measure_all
 from .session import DeviceSession
 from .space import SearchSpace
 from .table import LatencyTable, samples_path
+
+
+def block_model(spec: BlockSpec, runtime, batch: int) -> Model:
+    """A block's model file for `runtime` (exported once, then cached) at `batch`."""
+    return Model(block_file(spec, runtime, batch), (batch, spec.in_c, spec.in_h, spec.in_w))
+
+
+def reference_model(profile: DeviceProfile) -> Model | None:
+    """The profile's reference block as a model to time in every round, or None."""
+    if not profile.reference:
+        return None
+    return block_model(parse_key(profile.reference), get_runtime(profile.runtime), profile.batch)
 
 
 @contextlib.contextmanager
@@ -82,7 +95,7 @@ def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
             samples = Samples.new(label, settings, fp)
         runtime, batch = units[0].runtime, profiles[0].batch
         todo = [s for s in specs if samples.needs_work(s.key)]
-        models = {s.key: Model(block_file(s, runtime, batch), (batch, s.in_c, s.in_h, s.in_w))
+        models = {s.key: block_model(s, runtime, batch)
                   for s in tqdm(todo, desc="export", unit="block", leave=False)}
 
         def checkpoint():
@@ -93,18 +106,51 @@ def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
 
         names = " + ".join(dict.fromkeys(p.name for p in profiles))
         try:
-            measure_all(units, samples, models, checkpoint, desc=f"measure {label} on {names}")
+            measure_all(units, samples, models, checkpoint, desc=f"measure {label} on {names}",
+                        reference=reference_model(profiles[0]))
         finally:
             checkpoint()
     return samples.table(specs)
 
 
+@dataclass(frozen=True)
+class Timed:
+    """Whole models timed on a device: each one's median (ms) and, when the device has a
+    reference, each one's latency relative to it (profiler/samples.py)."""
+    ms: dict[str, float]
+    relative: dict[str, float | None]
+    reference: str  # the reference block's key, "" for none
+
+    def at(self, reference: tuple[str, float] | None) -> dict[str, float]:
+        """Each model's latency at the device speed of a measurement whose reference block ran
+        at reference = (key, ms) then (a table's `reference`); the medians as measured when either
+        has no reference or they are not the same block."""
+        if not reference or reference[0] != self.reference or None in self.relative.values():
+            return dict(self.ms)
+        return {name: rel * reference[1] for name, rel in self.relative.items()}
+
+
 def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: bool = True,
-                   units: list[DeviceSession] | None = None) -> dict[str, Measurement]:
+                   units: list[DeviceSession] | None = None,
+                   checkpoint: Path | None = None) -> Timed:
     """Time whole model files on a device (in `units`, sessions already open on it, if given) by
-    the same loop as blocks. Nothing is kept."""
+    the same loop as blocks. With `checkpoint`, the samples are kept there after every round,
+    and what it holds already is not measured again."""
     with contextlib.ExitStack() as stack:
         units = units or stack.enter_context(sessions([profile]))
-        samples = Samples.new("", method(profile) | {"retries": 0}, units[0].fingerprint)
-        measure_all(units, samples, models, desc="measure networks", progress=progress)
-    return {name: samples.best(name) for name in models}
+        settings = method(profile) | {"retries": 0}
+        if checkpoint and checkpoint.exists():
+            samples = Samples.load(checkpoint)
+            samples.check_resumable("", settings, units[0].fingerprint, checkpoint)
+        else:
+            samples = Samples.new("", settings, units[0].fingerprint)
+        try:
+            measure_all(units, samples, models, desc="measure networks", progress=progress,
+                        checkpoint=(lambda: samples.save(checkpoint)) if checkpoint else
+                        (lambda: None), reference=reference_model(profile))
+        finally:
+            if checkpoint:
+                samples.save(checkpoint)
+    scale = samples.reference_ms()
+    return Timed({name: samples.best(name, scale).median for name in models},
+                 {name: samples.relative(name) for name in models}, profile.reference)

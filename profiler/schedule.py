@@ -10,7 +10,10 @@ Against devices whose speed drifts by tens of percent over minutes:
 - with `drift_every`, a sentinel model is timed every that many samples; when it drifts past
   `drift_threshold` the device cools down and the samples taken since its last check are taken
   again (the drift is recorded with the samples);
-- a lost connection is retried on a fresh one (DeviceSession.call).
+- a lost connection is retried on a fresh one (DeviceSession.call);
+- with a reference model, every sample is taken right after one of the reference, so that a
+  model's latency relative to it holds whatever the device's speed at that moment, and runs at
+  different speeds can be put on one (profiler/samples.py).
 Several units of one device model (a phone farm) split the models among them, each unit running
 this loop in a thread of its own.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .errors import DeviceError, UserError
 from .samples import Samples
 from .session import DeviceSession
 
@@ -36,6 +40,9 @@ from .session import DeviceSession
 class Model:
     path: Path  # the model file on this machine; sessions push it where they need
     nchw: tuple
+
+
+REFERENCE = "@reference"  # the reference's name on the device: no block key starts with @
 
 
 class Stopped(Exception):
@@ -92,11 +99,24 @@ class DriftWatch:
         return event["redone"]
 
 
+def _load_reference(session: DeviceSession, reference: Model) -> None:
+    """Load and warm up the reference, or say in one line why it cannot be: before any
+    measuring, since every round needs it."""
+    try:
+        session.call(lambda s: s.ready(REFERENCE, reference.path, reference.nchw))
+    except DeviceError as exc:
+        raise UserError(f"the reference model {session.profile.reference} does not run on "
+                        f"{session.profile.name}: {exc}") from None
+
+
 def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Model],
-                  keys: list[str], checkpoint, bar, stop: threading.Event) -> None:
+                  keys: list[str], checkpoint, bar, stop: threading.Event,
+                  reference: Model | None) -> None:
     profile = session.profile
     rng = random.Random(0)
     watch = DriftWatch(session, samples, keys[0], models[keys[0]]) if profile.drift_every else None
+    if reference:
+        _load_reference(session, reference)
 
     def take(key: str) -> list[float]:
         if stop.is_set():
@@ -105,7 +125,10 @@ def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Mo
 
         def sample(s):
             s.ready(key, m.path, m.nchw)
-            return s.bench.sample(key, inner, profile.runs_per_round)
+            if not reference:
+                return s.bench.sample(key, inner, profile.runs_per_round), None
+            ref = s.ready(REFERENCE, reference.path, reference.nchw)
+            return s.bench.paired(key, inner, profile.runs_per_round, REFERENCE, ref.inner)
         return session.call(sample)
 
     todo = [k for k in keys if samples.needs_work(k)]
@@ -127,7 +150,7 @@ def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Mo
             queue = deque(order)
             while queue:
                 key = queue.popleft()
-                samples.add_round(key, take(key))
+                samples.add_round(key, *take(key))
                 bar.update()
                 redo = watch.after(key) if watch else []
                 queue.extend(k for k in redo if k not in queue)
@@ -139,8 +162,10 @@ def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Mo
 
 
 def measure_all(sessions: list[DeviceSession], samples: Samples, models: dict[str, Model],
-                checkpoint=lambda: None, desc: str = "measure", progress: bool = True) -> None:
-    """Measure every model that needs work into `samples`, split among `sessions`."""
+                checkpoint=lambda: None, desc: str = "measure", progress: bool = True,
+                reference: Model | None = None) -> None:
+    """Measure every model that needs work into `samples`, split among `sessions`, with the
+    `reference` model timed in every round when given."""
     keys = [k for k in models if samples.needs_work(k)]
     if not keys:
         return
@@ -160,7 +185,8 @@ def measure_all(sessions: list[DeviceSession], samples: Samples, models: dict[st
     bar = tqdm(total=0, desc=desc, unit="round", disable=not progress)
     try:
         if len(sessions) == 1:
-            _measure_unit(sessions[0], samples, models, keys, locked_checkpoint, bar, stop)
+            _measure_unit(sessions[0], samples, models, keys, locked_checkpoint, bar, stop,
+                          reference)
             return
         errors: list[BaseException] = []
 
@@ -168,7 +194,7 @@ def measure_all(sessions: list[DeviceSession], samples: Samples, models: dict[st
             try:
                 if shares[i]:
                     _measure_unit(sessions[i], samples, models, shares[i], locked_checkpoint, bar,
-                                  stop)
+                                  stop, reference)
             except Stopped:
                 pass
             except BaseException as exc:  # handed to the main thread, which reports it

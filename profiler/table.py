@@ -1,6 +1,6 @@
 """LatencyTable: one row per block key, latency in milliseconds, with how it was measured.
 
-CSV schema, version 2 (column `schema` = 2 in every row):
+CSV schema, version 3 (column `schema` = 3 in every row):
 
     key                       canonical block key (profiler/blockspec.py)
     kind, in_h, in_w, in_c,   the key parsed (redundant, for pandas users; checked on load)
@@ -11,15 +11,17 @@ CSV schema, version 2 (column `schema` = 2 in every row):
     unstable                  spread stayed above the device's max_spread after every retry
     space                     the search space the row was measured for (import: the preset covered)
     device, transport, runtime, runtime_version, threads, batch, host, host_cpu, cpu_affinity,
-    governor, temperature_c, measured_at, pxnas_version
+    governor, temperature_c, measured_at, pxnas_version, reference, reference_ms
                               the fingerprint (profiler/fingerprint.py); the first eight are
-                              checked: tables whose checked fingerprints differ are never merged
+                              checked: tables whose checked fingerprints differ are never merged;
+                              the last two name the device's reference block and its latency
+                              while the row was measured (empty without a reference)
 
 Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
 table are kept beside it in T.samples.json (profiler/measure.py).
 
-History: 1 (pxnas 0.1) first version; 2 adds mid, se, hs (MobileNetV3 blocks). Version 1 tables
-are read as version 2 with mid 0 and no se/hs.
+History: 1 (pxnas 0.1) first version; 2 adds mid, se, hs (MobileNetV3 blocks); 3 adds reference,
+reference_ms. Older tables are read as version 3 with mid 0, no se/hs and no reference.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ from .blockspec import BlockSpec, parse_key
 from .errors import UserError
 from .files import atomic_path
 from .latency import LatencySource
-from .fingerprint import CHECKED, FIELDS, mismatch
+from .fingerprint import CHECKED, FIELDS, mismatch, reference_of
 from .measurement import Measurement
 
-SCHEMA = 2
+SCHEMA = 3
 SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
          "idskip", "mid", "se", "hs"]
-ADDED_IN_2 = {"mid": 0, "se": 0, "hs": 0}
+ADDED = {"1": {"mid": 0, "se": 0, "hs": 0}, "2": {"reference": None, "reference_ms": None}}
 STATS = ["latency_ms", "mean_ms", "std_ms", "iqr_ms", "min_ms", "spread", "samples", "warmup",
          "inner", "unstable"]
 FINGERPRINT = list(FIELDS)
@@ -81,8 +83,9 @@ class LatencyTable(LatencySource):
 
     def _validate(self, df: pd.DataFrame) -> pd.DataFrame:
         src = self.source
-        if "schema" in df.columns and len(df) and set(df["schema"].astype(str)) == {"1"}:
-            df = df.assign(**ADDED_IN_2, schema=SCHEMA)
+        for old in ADDED:  # each older schema gains what later ones added
+            if "schema" in df.columns and len(df) and set(df["schema"].astype(str)) == {old}:
+                df = df.assign(**ADDED[old], schema=int(old) + 1)
         missing = [c for c in COLUMNS if c not in df.columns]
         if missing:
             raise UserError(f"{src}: not a pxnas latency table; missing column(s): {', '.join(missing)}")
@@ -132,6 +135,12 @@ class LatencyTable(LatencySource):
     @property
     def fingerprint(self) -> dict:
         return {c: self.df[c].iloc[0] for c in FINGERPRINT} if len(self.df) else {}
+
+    @property
+    def reference(self) -> tuple[str, float] | None:
+        """(reference block, its latency) at the device speed of every row, if they share one."""
+        shared = self.df[["reference", "reference_ms"]].astype(str).drop_duplicates()
+        return reference_of(self.fingerprint) if len(shared) == 1 else None
 
     @property
     def space(self) -> str:

@@ -209,7 +209,8 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
     if export_onnx:
         files["onnx"] = export(result.network, shape, "onnx", out / "derived.onnx")
     if profile:
-        result.measured_latency_ms = _measure(result.network, space, profile, files, out, progress)
+        result.measured_latency_ms = _measure(result.network, space, profile, files, out, progress,
+                                              plan.latency.source.reference)
     summary = {"predicted_latency_ms": round(predicted, 6), "target_latency_ms": target,
                "latency_source": source_name, "mode": c.mode, "loss": c.loss,
                "search_val_accuracy": result.search_val_accuracy, "world_size": world.size}
@@ -225,9 +226,10 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
 
 
 def _measure(net, space: SearchSpace, profile: DeviceProfile, files: dict, out: Path,
-             progress: bool) -> float:
+             progress: bool, reference: tuple[str, float] | None) -> float:
     """The derived network's latency end to end on the profile's device, at the profile's batch
-    (like the blocks of its table)."""
+    (like the blocks of its table), and at the device speed of the latency source's `reference`
+    where both timed the same one."""
     runtime = get_runtime(profile.runtime)
     shape = space.input_shape(profile.batch)
     if runtime.format == "onnx" and shape == space.input_shape():
@@ -237,4 +239,4 @@ def _measure(net, space: SearchSpace, profile: DeviceProfile, files: dict, out: 
         path = files["measured"] = export(net, shape, runtime.format,
                                           out / f"derived{batch}{runtime.suffix}")
     return measure_models(profile, {"network": Model(path, shape)},
-                          progress=progress)["network"].median
+                          progress=progress).at(reference)["network"]

@@ -104,12 +104,15 @@ def test_pixel1_end_to_end(run, env, tmp_path, phones, tool, micro):
     assert fp["runtime_version"].startswith("benchmark_model ") and fp["cpu_affinity"] == "2-3"
     raw = json.loads((tmp_path / "t.samples.json").read_text())
     assert raw["fingerprint"]["facts"]["android"] == "7.1.2"
-    # One invocation, one sample: the table's median is of exactly what the tool reported.
+    # One invocation, one sample: the table's median is of exactly what the tool reported (in
+    # the steadiest attempt, when a noisy one was measured again).
     for key, block in raw["blocks"].items():
-        times = [t for r in block["attempts"][0]["rounds"] for t in r]
-        assert len(times) == QUICK["rounds"] * QUICK["runs_per_round"]
-        assert table.df.set_index("key").loc[key, "latency_ms"] == pytest.approx(
-            statistics.median(times), rel=1e-5)
+        medians = []
+        for attempt in block["attempts"]:
+            times = [t for r in attempt["rounds"] for t in r]
+            assert len(times) == QUICK["rounds"] * QUICK["runs_per_round"]
+            medians.append(pytest.approx(statistics.median(times), rel=1e-5))
+        assert table.df.set_index("key").loc[key, "latency_ms"] in medians
 
     # Models and the tool were pushed once, content-addressed; a second table pushes nothing.
     store = phone / "fs" / "data" / "local" / "tmp" / "pxnas" / "files"

@@ -159,10 +159,18 @@ def test_predict_export_validate(run, tmp_path, small_space):
     validated = run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
                     "--table", "t.csv", "--networks", "3", "--space", small_space, "-o", "report")
     assert validated.returncode == 0, validated.stderr
+    rows = validated.stdout.splitlines()
+    # The device's own noise comes first: every method is read against it.
+    assert rows[2].startswith("test–retest")
     assert all(m in validated.stdout for m in ("table sum", "predictor", "FLOPs baseline"))
     report = pd.read_csv(tmp_path / "report" / "report.csv")
-    assert list(report.columns) == ["arch", "measured_ms", "table_ms", "predictor_ms", "flops_ms"]
+    assert list(report.columns) == ["arch", "measured_ms", "measured_1_ms", "measured_2_ms",
+                                    "retest", "table_ms", "predictor_ms", "flops_ms"]
     assert len(report) == 3 and (report["measured_ms"] > 0).all()
+    both = report[["measured_1_ms", "measured_2_ms"]]
+    assert np.allclose(report["measured_ms"], both.mean(axis=1), rtol=1e-4)
+    assert np.allclose(report["retest"], (both.max(axis=1) - both.min(axis=1)) /
+                       report["measured_ms"], rtol=1e-3)
     calibrated_on = {" ".join(n["choices"]) for n in pred.calibration_info["networks"]}
     assert not set(report["arch"]) & calibrated_on  # fresh networks only
     assert (tmp_path / "report" / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -113,6 +113,13 @@ class BenchmarkModelClient:
         warm = min(self.profile.warmup_s, 0.5)
         return [self._invoke(name, warm, inner).avg_ms for _ in range(count)]
 
+    def paired(self, name: str, inner: int, count: int, ref: str, ref_inner: int):
+        """As PxbenchClient.paired: invocations of `ref` and `name` in turn."""
+        warm = min(self.profile.warmup_s, 0.5)
+        pairs = [(self._invoke(ref, warm, ref_inner).avg_ms, self._invoke(name, warm, inner).avg_ms)
+                 for _ in range(count)]
+        return [t for _, t in pairs], [r for r, _ in pairs]
+
     def close(self) -> None:
         pass
 

@@ -1,0 +1,96 @@
+"""The reference block: timed before every sample, so that measurements taken at different device
+speeds are put on one; and validation against the device's own test-retest error."""
+
+import json
+import signal
+import statistics
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from profiler.measure import Timed
+from profiler.table import LatencyTable
+
+from conftest import BIN, QUICK_DEVICE, assert_bad_input
+
+REFERENCE = "expanded_conv-input:8x8x8-output:8x8x8-expand:3-kernel:3-stride:1-idskip:1"
+
+
+def device(tmp_path, **settings):
+    path = tmp_path / "ref.yaml"
+    path.write_text(yaml.safe_dump({**QUICK_DEVICE, "reference": REFERENCE, **settings}))
+    return path
+
+
+def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
+    proc = run("pxprof", "measure", "--device", device(tmp_path), "--space", small_space,
+               "-o", "t.csv")
+    assert proc.returncode == 0, proc.stderr
+    raw = json.loads((tmp_path / "t.samples.json").read_text())
+    assert raw["version"] == 2 and raw["method"]["reference"] == REFERENCE
+    refs = []
+    for block in raw["blocks"].values():
+        for attempt in block["attempts"]:
+            assert [len(r) for r in attempt["ref"]] == [len(r) for r in attempt["rounds"]]
+            refs += [t for r in attempt["ref"] for t in r]
+    table = LatencyTable.load(tmp_path / "t.csv")
+    scale = statistics.median(refs)
+    assert table.reference == (REFERENCE, pytest.approx(scale, rel=1e-4))
+    # A row: its samples over the reference's before each, at the run's reference speed.
+    key = table.keys[0]
+    attempt = raw["blocks"][key]["attempts"][-1]
+    relative = [t / r for ts, rs in zip(attempt["rounds"], attempt["ref"]) for t, r in zip(ts, rs)]
+    row = table.df.set_index("key").loc[key]
+    assert row["latency_ms"] == pytest.approx(statistics.median(relative) * scale, rel=1e-4)
+
+
+def test_timed_models_are_put_on_a_table_speed():
+    timed = Timed({"net": 2.0}, {"net": 1.5}, REFERENCE)
+    assert timed.at((REFERENCE, 4.0)) == {"net": 6.0}  # 1.5 references, at 4 ms each
+    assert timed.at(("Conv-input:8x8x3-output:4x4x8", 4.0)) == {"net": 2.0}  # another block
+    assert timed.at(None) == {"net": 2.0}
+    assert Timed({"net": 2.0}, {"net": None}, "").at((REFERENCE, 4.0)) == {"net": 2.0}
+
+
+def test_a_reference_that_is_no_block_is_refused(run, tmp_path, small_space):
+    bad = device(tmp_path, reference="Conv-input:oops")
+    assert_bad_input(run("pxprof", "measure", "--device", bad, "--space", small_space,
+                         "-o", "t.csv"), "reference", "unparseable block key")
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.samples.json").exists()
+
+
+def test_validation_reads_against_the_floor_and_resumes(run, env, tmp_path, small_space):
+    quick = device(tmp_path, runtime="torch")  # TorchScript networks export in a blink
+    assert run("pxprof", "measure", "--device", quick, "--space", small_space,
+               "-o", "t.csv").returncode == 0
+    assert run("pxprof", "fit-predictor", "--table", "t.csv", "--folds", "loo",
+               "-o", "p.json").returncode == 0
+    slow = device(tmp_path, runtime="torch", rounds=40)  # long enough to be interrupted
+    cmd = [str(BIN / "pxprof"), "validate", "--device", str(slow), "--predictor", "p.json",
+           "--table", "t.csv", "--networks", "3", "--space", str(small_space), "-o", "report"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    samples = tmp_path / "report" / "networks.samples.json"
+    deadline = time.time() + 300
+    while not samples.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "--resume" in err, err
+    kept = json.loads(samples.read_text())["blocks"]
+    assert kept and not (tmp_path / "report" / "report.csv").exists()
+    assert_bad_input(subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True),
+                     "--resume")
+    done = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2].startswith("test–retest")
+    final = json.loads(samples.read_text())["blocks"]
+    # What was measured before the interruption is kept, not measured again.
+    for name, block in kept.items():
+        if len(block["attempts"][0]["rounds"]) == 40:
+            assert final[name]["attempts"] == block["attempts"]
+    assert sorted(final) == ["net0", "net0#2", "net1", "net1#2", "net2", "net2#2"]
