@@ -24,6 +24,8 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from profiler.limits import MAX_BLOCK_MS
+
 from .features import FEATURES
 
 
@@ -32,14 +34,24 @@ def _relative_weight(y: np.ndarray) -> np.ndarray:
     return 1.0 / np.maximum(np.abs(y), 1e-12) ** 2
 
 
-def _number(value, what: str, nonnegative: bool = False) -> float:
+def _number(value, what: str, nonnegative: bool = False,
+            largest: float | None = MAX_BLOCK_MS) -> float:
+    """A number of a model's state. In ms, or in ms per unit of a feature (an MMAC, a MB: a
+    weight), it is at most `largest` in size: one unit of a feature taking longer than any block
+    (profiler/limits.py) is a damaged or hand-made file, whose predictions would be nonsense."""
     # JSON numbers only: a hand-edited "0.1" or true is refused, not coerced.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what}: {value!r} is not a number")
-    if not math.isfinite(value) or (nonnegative and value < 0):
+    try:
+        value = float(value)  # an integer too large for a float is no finite number
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or (nonnegative and value < 0) \
+            or (largest is not None and abs(value) > largest):
         raise ValueError(f"{what} must be finite" + (" and non-negative" if nonnegative else "")
+                         + (f", at most {largest:g} in size" if largest is not None else "")
                          + f", got {value!r}")
-    return float(value)
+    return value
 
 
 class Regressor(RegressorMixin, BaseEstimator):
@@ -196,7 +208,9 @@ def _checked_tree(data: dict, index: int) -> dict[str, np.ndarray]:
         if any(isinstance(x, bool) or not isinstance(x, int) for x in v):
             raise TypeError(f"{what}: {k} must hold integers")
     tree = {k: np.array(v, dtype=np.int64) for k, v in ints.items()}
-    tree |= {k: np.array([_number(x, f"{what} {k}") for x in v]) for k, v in floats.items()}
+    # A threshold is a feature's value, not a latency: it has no bound of its own.
+    tree |= {k: np.array([_number(x, f"{what} {k}", largest=None if k == "threshold" else
+                                  MAX_BLOCK_MS) for x in v]) for k, v in floats.items()}
     node = np.arange(n)
     leaf = tree["left"] < 0
     inner = ~leaf

@@ -16,6 +16,7 @@ import numpy as np
 
 from .blockspec import BlockSpec
 from .errors import UserError
+from .limits import MAX_BLOCK_MS, MAX_SCALE, MIN_SCALE
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class Calibration:
     per_call_ms: float = 0.0
 
     def __post_init__(self):
-        if not (np.isfinite(self.scale) and self.scale > 0 and np.isfinite(self.per_call_ms)
-                and self.per_call_ms >= 0):
-            raise UserError(f"a calibration needs scale > 0 and per-call cost >= 0, got "
-                            f"{self.scale!r} and {self.per_call_ms!r}")
+        if not (MIN_SCALE <= self.scale <= MAX_SCALE and 0 <= self.per_call_ms <= MAX_BLOCK_MS):
+            raise UserError(f"a calibration needs scale > 0 and per-call cost >= 0, within what a "
+                            f"device does (scale {MIN_SCALE:g} to {MAX_SCALE:g}, per-call cost at "
+                            f"most {MAX_BLOCK_MS:g} ms), got {self.scale!r} and {self.per_call_ms!r}")
 
     def terms(self, block_ms: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, float]:
         """One term per block (`real`: not `zero`) and a constant, summing to the network."""
@@ -74,6 +75,10 @@ class LatencySource:
             if len(ms) != len(real) or not np.all(np.isfinite(ms)):
                 raise UserError(f"{self.source} gave {len(ms)} values for {len(real)} blocks, "
                                 f"or a value that is not finite")
+            if ms.max() > MAX_BLOCK_MS:  # a predictor's weights can be absurd where a table's cannot
+                at = int(ms.argmax())
+                raise UserError(f"{self.source} gives block {specs[real[at]].key} {ms[at]:.4g} ms, "
+                                f"more than any block takes ({MAX_BLOCK_MS:g} ms)")
             out[real] = np.maximum(ms, 0.0)  # no block takes negative time
         return out
 

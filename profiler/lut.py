@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .blockspec import parse_key
 from .errors import UserError
+from .limits import MAX_BLOCK_MS, MIN_BLOCK_MS
 from .records import check_fields, load_record, read_mapping, spec
 from .space import get_space, list_spaces
 from .table import LatencyTable, shape_row
@@ -20,11 +21,9 @@ def coverage(keys) -> dict[str, tuple[int, int]]:
     (Once-for-All publishes one table per resolution): (how many of its blocks are in `keys`, how
     many it has), by the space's name (NAME@R at another resolution)."""
     keys = set(keys)
-    stems = {spec.in_h for spec in map(_parsed, keys) if spec is not None and spec.kind == "conv"
-             and spec.kernel == 3 and spec.in_h == spec.in_w}
     out = {}
     for name in list_spaces():
-        for resolution in {None} | stems:
+        for resolution in {None} | stems(keys):
             try:
                 space = get_space(name, resolution)
             except UserError:  # a resolution this space cannot take
@@ -32,6 +31,12 @@ def coverage(keys) -> dict[str, tuple[int, int]]:
             blocks = [b.key for b in space.blocks()]
             out[space.name] = (sum(k in keys for k in blocks), len(blocks))
     return out
+
+
+def stems(keys) -> set[int]:
+    """The input resolutions of the stems (3x3 convolutions of a square image) among `keys`."""
+    return {spec.in_h for spec in map(_parsed, keys) if spec is not None and spec.kind == "conv"
+            and spec.kernel == 3 and spec.in_h == spec.in_w}
 
 
 def _parsed(key):
@@ -45,7 +50,7 @@ def _parsed(key):
 class LutEntry:
     """One block of a published lookup table, in ms (ProxylessNAS: count/mean/var; Once-for-All:
     count/mean/std)."""
-    mean: float = spec(gt=0)
+    mean: float = spec(ge=MIN_BLOCK_MS, le=MAX_BLOCK_MS)
     var: float | None = spec(None, ge=0)
     std: float | None = spec(None, ge=0)
     count: float | None = spec(None, ge=0)
@@ -81,6 +86,13 @@ def import_lut(path: Path, device: str) -> LatencyTable:
                                            else "")
         raise UserError(f"{path}: {len(unparsed)} unparseable block key(s): {shown} (the first: "
                         f"{reasons[0]})")
+    # A table records one space, at one resolution: networks at two resolutions share no block
+    # but the head's, and a table mixing them would be searched as if it covered one.
+    resolutions = sorted(stems(data))
+    if len(resolutions) > 1:
+        raise UserError(f"{path}: blocks of networks at {len(resolutions)} input resolutions "
+                        f"(stems at {', '.join(map(str, resolutions))} px); import one lookup "
+                        f"table per resolution, as Once-for-All publishes them")
     # The largest fully covered preset names the table's space.
     covered = {name: need for name, (have, need) in coverage(data).items() if have == need}
     space = max(covered, key=covered.get) if covered else ""

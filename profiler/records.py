@@ -4,7 +4,9 @@ A record is a dataclass whose fields carry their own checks (`spec`: a range, ch
 one checks every field against its type hint, exactly: a boolean is not an integer, a list is not
 text, a number is finite and within its range. `load_record` builds a record from a mapping read
 from a file and names the file and the field in every message; `read_mapping` reads a YAML or JSON
-file, refusing binary or non-UTF-8 content as "not a ... file" rather than failing on it later.
+file, refusing binary or non-UTF-8 content as "not a ... file" rather than failing on it later, and
+refusing what no pxnas file is: larger than its bound, nested deeper than MAX_NESTING, or giving a
+key twice (profiler/limits.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .limits import MAX_FILE_BYTES, MAX_NESTING, MIB
 
 
 def spec(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, choices=None,
@@ -41,7 +44,8 @@ def _kind(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        text = repr(value)
+        return text if len(text) < 40 else f"a number of {len(text)} digits"
     if isinstance(value, str):
         return repr(value) if len(value) < 40 else "text"
     return {list: "a list", tuple: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
@@ -64,13 +68,17 @@ def _check(value, hint, meta: dict, name: str):
                 or (hint is int and not isinstance(value, int)):
             raise UserError(f"{name}: expected {'an integer' if hint is int else 'a number'}, "
                             f"got {_kind(value)}")
-        if not math.isfinite(value):
-            raise UserError(f"{name}: expected a finite number, got {value!r}")
+        try:  # an integer too large for a float (10**400) is no finite number either
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise UserError(f"{name}: expected a finite number, got {_kind(value)}")
         for bound, ok, words in (("ge", lambda v, b: v >= b, "at least"),
                                  ("gt", lambda v, b: v > b, "more than"),
                                  ("le", lambda v, b: v <= b, "at most")):
             if meta.get(bound) is not None and not ok(value, meta[bound]):
-                raise UserError(f"{name}: must be {words} {meta[bound]}, got {value!r}")
+                raise UserError(f"{name}: must be {words} {meta[bound]}, got {_kind(value)}")
         value = hint(value)
     elif hint is str:
         if meta.get("text_numbers") and isinstance(value, int) and not isinstance(value, bool):
@@ -135,16 +143,21 @@ def _article(noun: str) -> str:
 
 
 def read_text(path: Path, what: str) -> str:
-    """The text of a file, or one line saying why not."""
-    path, a = Path(path), _article(what)
+    """The text of a file, or one line saying why not. At most the bound of `what`
+    (profiler/limits.py) is read: /dev/zero or a runaway file is refused, not read until memory
+    runs out."""
+    path, a, limit = Path(path), _article(what), MAX_FILE_BYTES[what]
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
     except FileNotFoundError:
         raise UserError(f"no such {what}: {path}") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory, not {a} {what}") from None
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise UserError(f"{path}: not {a} {what} (larger than {limit // MIB} MiB)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -154,15 +167,78 @@ def read_text(path: Path, what: str) -> str:
     return text
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique(pairs) -> dict:
+    """A JSON object from its (key, value) pairs, refusing a key given twice: the reader would
+    otherwise keep the last one silently."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"key {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load, refusing a mapping that gives a key twice (it would keep the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines = {}
+            for k, _ in node.value:
+                if k.tag == "tag:yaml.org,2002:merge":  # a merge (<<: *base) may be overridden
+                    continue
+                key, line = self.construct_object(k, deep=True), k.start_mark.line + 1
+                try:
+                    first = lines.get(key)
+                except TypeError:  # an unhashable key: the constructor refuses it below
+                    continue
+                if first is not None:
+                    raise _DuplicateKey(f"key {key!r} is given twice, on " + (
+                        f"line {line}" if first == line else f"lines {first} and {line}"))
+                lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _check_shape(data, text: str, path: Path, what: str) -> None:
+    """Refuse data nested deeper than MAX_NESTING, or holding more values than its text could
+    write out: YAML aliases repeat a value without writing it again (a few lines can stand for
+    billions of values, or a list that holds itself), and the code after the reader walks them all.
+    Written out, every value takes at least a character."""
+    stack, seen = [(data, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > MAX_NESTING:
+            raise UserError(f"{path}: not {_article(what)} {what} (nested deeper than "
+                            f"{MAX_NESTING} levels)")
+        if seen > len(text) + 1:
+            raise UserError(f"{path}: not {_article(what)} {what} (its YAML aliases repeat "
+                            f"more values than the file holds)")
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+
+
 def read_mapping(path: Path, what: str):
     """The data of a JSON (.json) or YAML (any other suffix) file."""
     path = Path(path)
     text = read_text(path, what)
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
+        data = json.loads(text, object_pairs_hook=_unique) if kind == "JSON" \
+            else yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as exc:
+        raise UserError(f"{path}: not {_article(what)} {what} ({exc})") from None
+    except RecursionError:  # the readers recurse once a level: a few hundred levels is their end
+        raise UserError(f"{path}: not {_article(what)} {what} (nested deeper than "
+                        f"{MAX_NESTING} levels)") from None
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise UserError(f"{path}: not {_article(what)} {what} (not valid {kind}: "
                         f"{str(exc).splitlines()[0]})") from None
+    _check_shape(data, text, path, what)
+    return data

@@ -26,7 +26,7 @@ reference_ms. Older tables are read as version 3 with mid 0, no se/hs and no ref
 
 from __future__ import annotations
 
-import math
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -35,8 +35,10 @@ from .blockspec import BlockSpec, parse_key
 from .errors import UserError
 from .files import atomic_path
 from .latency import LatencySource
+from .limits import MAX_BLOCK_MS, MIN_BLOCK_MS
 from .fingerprint import CHECKED, FIELDS, mismatch, reference_of
 from .measurement import Measurement
+from .records import read_text
 
 SCHEMA = 3
 SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
@@ -96,10 +98,13 @@ class LatencyTable(LatencySource):
         if len(dup):
             raise UserError(f"{src}: duplicate key {dup.iloc[0]}")
         lat = pd.to_numeric(df["latency_ms"], errors="coerce")
-        bad = df["key"][~(lat > 0) | lat.isna() | ~lat.map(math.isfinite)]
+        bad = df["key"][~lat.between(MIN_BLOCK_MS, MAX_BLOCK_MS)]  # NaN is not between
         if len(bad):
-            raise UserError(f"{src}: latency_ms must be a positive number of milliseconds; "
-                            f"row {bad.index[0] + 2} ({bad.iloc[0]}) has {df['latency_ms'][bad.index[0]]!r}")
+            value = df["latency_ms"][bad.index[0]]
+            raise UserError(f"{src}: latency_ms must be a positive number of milliseconds that a "
+                            f"block takes, {MIN_BLOCK_MS:g} to {MAX_BLOCK_MS:g}; row "
+                            f"{bad.index[0] + 2} ({bad.iloc[0]}) has "
+                            f"{repr(value) if isinstance(value, str) else f'{value:g}'}")
         for i, key in df["key"].items():
             spec = parse_key(str(key))
             if any(str(df.at[i, c]) != str(v) for c, v in shape_row(spec).items()):
@@ -113,11 +118,10 @@ class LatencyTable(LatencySource):
 
     @classmethod
     def load(cls, path: Path) -> "LatencyTable":
+        text = read_text(path, "latency table")  # bounded: pandas would read /dev/zero forever
         try:
-            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        except FileNotFoundError:
-            raise UserError(f"no such table: {path}") from None
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+        except ValueError as exc:  # pandas' ParserError and EmptyDataError
             raise UserError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]})") from None
         return cls(df, str(path))
 

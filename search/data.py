@@ -9,6 +9,7 @@ normalised by the training split's mean and std per channel.
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,11 +141,19 @@ def cifar10(path: Path, resolution: int, seed: int) -> Dataset:
 
 
 def _read_image(path: Path, resolution: int) -> np.ndarray:
+    from PIL import Image
+
     if path.suffix.lower() == ".npy":
         try:
-            a = np.load(path, allow_pickle=False)
+            # Mapped, not read: a header may declare any shape, and the file must hold it.
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+        # Pillow's bound against decompression bombs, for arrays too: one bound on an image.
+        if a.size > 3 * Image.MAX_IMAGE_PIXELS:
+            raise UserError(f"{path}: an array of {a.size} values is no image (at most "
+                            f"{Image.MAX_IMAGE_PIXELS} pixels of 3 channels)")
+        a = np.array(a)  # read, now that its size is known
         if a.ndim == 2:
             a = a[None]
         elif a.ndim == 3 and a.shape[-1] in (1, 3) and a.shape[0] not in (1, 3):
@@ -158,13 +167,14 @@ def _read_image(path: Path, resolution: int) -> np.ndarray:
         x = _three_channels(x)
         return F.interpolate(x, size=(resolution, resolution), mode="bilinear",
                              align_corners=False)[0].clamp(0, 1).mul(255).round().byte().numpy()
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-    except OSError as exc:
+        with warnings.catch_warnings():
+            # Pillow warns between its bound and twice it, and refuses beyond: refused alike.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im = im.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
+                return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    except (OSError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise UserError(f"{path}: not a readable image ({exc})") from None
 
 

@@ -36,6 +36,7 @@ from profiler.session import check_supported
 from profiler.space import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
 
 from .data import Dataset, load_data
+from .derive import check_reachable
 from .distributed import World
 from .figure import write_architecture_svg
 from .latency import ExpectedLatency
@@ -110,6 +111,7 @@ def check_search(space: SearchSpace | str, latency_source: LatencySource | Expec
     if latency.space.to_dict() != space.to_dict():
         raise UserError(f"the expected latency is of space {latency.space.name!r}, not {space.name!r}")
     target = latency.check_target(config.target_ms)
+    check_reachable(latency, target, config.budget_tolerance)
     profile = get_device(measure_on) if isinstance(measure_on, str) else measure_on
     if profile and not export_onnx:
         raise UserError("the derived network is measured from its export: --measure-on "

@@ -30,11 +30,12 @@ from tqdm import tqdm
 
 from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
+from profiler.limits import MAX_SEED
 from profiler.records import check_fields, load_record, spec
 from profiler.space import SearchSpace
 
 from .data import Dataset, Split
-from .derive import most_likely_within
+from .derive import check_derived, most_likely_within
 from .distributed import World
 from .gates import MODES, GateSampler
 from .latency import ExpectedLatency
@@ -72,12 +73,14 @@ class SearchConfig:
     beta: float = spec(0.6, gt=0, le=10)  # mul#log's exponent
     dual_lr: float = spec(0.1, gt=0, le=100)  # budget's dual ascent step on the relative excess
     rho: float = spec(5.0, ge=0, le=1e6)  # budget's quadratic (augmented Lagrangian) weight
-    budget_tolerance: float = spec(0.01, gt=0, le=1)  # budget's derived architecture this close
+    # budget's derived architecture this close to the target; a target no architecture comes this
+    # close to is refused before any search (search/derive.py)
+    budget_tolerance: float = spec(0.01, gt=0, le=1)
     rl_samples: int = spec(4, ge=1, le=10_000)
     reward_exponent: float = spec(0.07, ge=0, le=10)  # w in acc * (T / LAT) ** w
     baseline_decay: float = spec(0.9, ge=0, le=1)
     precision: str = spec("fp32", choices=PRECISIONS)  # bf16: autocast in forward passes
-    seed: int = 0
+    seed: int = spec(0, ge=0, le=MAX_SEED)
 
     def __post_init__(self):
         check_fields(self)
@@ -310,7 +313,7 @@ class Searcher(Trainer):
                     self.save_checkpoint()
         finally:
             bar.close()
-        return self.derive()
+        return self._final(self.derive())
 
     def _check_learned(self, accuracy: float) -> None:
         """At the end of warm-up, say so when the supernet is no better than chance: the search
@@ -330,6 +333,21 @@ class Searcher(Trainer):
             return most_likely_within(self.latency, self.net.arch_parameters(), self.config.target_ms,
                                       self.config.budget_tolerance)
         return self.net.derive()
+
+    def _final(self, choices: list[str]) -> list[str]:
+        """The architecture the search ends on, refused under `budget` when it misses the target
+        by more than the tolerance, reported under the paper's losses (they weigh latency against
+        accuracy and hold no target)."""
+        c = self.config
+        if c.loss == "budget":
+            check_derived(self.latency, choices, c.target_ms, c.budget_tolerance)
+            return choices
+        off = self.latency.latency(choices) / c.target_ms - 1
+        if abs(off) > c.budget_tolerance:
+            self.warn(f"the derived architecture is {off:+.1%} off the target: loss {c.loss} "
+                      f"weighs latency against accuracy without holding a target; --loss budget "
+                      f"holds it within {c.budget_tolerance:.0%}")
+        return choices
 
     def write_log(self) -> None:
         write_text(self.out_dir / "search_log.csv", log_csv(self.rows))
