@@ -13,11 +13,16 @@ from .console import run
 from .devices import get_device, list_devices
 from .errors import DeviceUnavailable, UserError
 from .outputs import claim, remove_stale, writing
+from .limits import MAX_SEED
 from .lut import coverage, import_lut
 from .latency import Filled
 from .runtimes import RUNTIMES
 from .space import get_space, list_spaces, split_resolution
 from .table import FINGERPRINT, LatencyTable, samples_path
+
+
+# torch's and numpy's generators take seeds of 0 to 2**63 - 1; others crash after the work is done.
+SEED = click.IntRange(0, MAX_SEED)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,7 +121,7 @@ def blocks(space_name, resolution):
 @click.option("--sample", type=click.IntRange(1), default=None, metavar="N",
               help="Instead of the space's blocks, N blocks sampled around it (widths x0.75-1.4, "
                    "resolutions down to 0.7x), for predictors that go beyond the table.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of --sample.")
 @resolution_option
 def measure(device_names, runtime, benchmark_binary, space_name, output, resume, force, sample,
             seed, resolution):
@@ -230,7 +235,7 @@ class Folds(click.ParamType):
               help="Networks measured for the calibration.")
 @click.option("--space", "space_name", default=None,
               help="Space of the calibration networks (default: the table's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @force_option
 def fit_predictor(table_paths, output, folds, cv_predictions, models, device_name, runtime,
                   benchmark_binary, networks, space_name, seed, force):
@@ -291,7 +296,7 @@ def _sources(table_path, predictor_path):
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the table's or predictor's space).")
 @click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @resolution_option
 def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
           seed, resolution):
@@ -332,7 +337,7 @@ def predict(table_path, predictor_path, arch_path, space_name):
               help="NET.onnx, NET.tflite or NET.pt (TorchScript): the format is the suffix.")
 @click.option("--space", "space_name", default=None, help="Override the architecture's space.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random weights.")
 @force_option
 def export_cmd(arch_path, output, space_name, batch, seed, force):
     """Write the whole network of an architecture (random weights: latency does not depend on
@@ -363,7 +368,7 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the predictor's space).")
 @click.option("--networks", type=click.IntRange(2), default=20, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=SEED, default=1, show_default=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Report directory: report.csv, scatter.png and the raw samples.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted validation in OUTPUT.")

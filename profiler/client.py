@@ -72,7 +72,7 @@ class PxbenchClient:
                 raise self._ended()
             try:
                 answer = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # not an answer of the device script's
                 answer = None
             if isinstance(answer, dict):
                 break

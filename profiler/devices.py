@@ -62,6 +62,9 @@ class DeviceProfile:
     min_sample_ms: float = spec(2.0, gt=0, le=60000)  # calibrated blocks: each sample this long
     max_spread: float = spec(0.05, gt=0, le=10)  # IQR/median above this: measure it again
     retries: int = spec(2, ge=0, le=100)  # fresh attempts for a flagged entry; steadiest kept
+    # The quantile of an entry's samples taken as its latency: the median, or lower on a device
+    # whose noise only ever slows it (a shared CPU), where a low quantile is its undisturbed speed.
+    quantile: float = spec(0.5, gt=0, le=0.5)
     # A block key timed in every round ("" = none): what is measured at different times (a
     # table at 10:00, networks at 10:30) is put on one device speed by it (profiler/samples.py).
     reference: str = ""
@@ -77,6 +80,11 @@ class DeviceProfile:
                 parse_key(self.reference)
             except UserError as exc:
                 raise UserError(f"reference: {exc}") from None
+            # Measured: a low quantile of ratios picks the samples where the reference alone
+            # was slowed, and its test-retest error was 20x that of either alone.
+            if self.quantile != 0.5:
+                raise UserError("reference: a reference block needs the median (quantile 0.5); "
+                                "a lower quantile is the other way to a steady latency")
 
     def _check_transport(self):
         if self.transport == "ssh":

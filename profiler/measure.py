@@ -115,8 +115,8 @@ def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
 
 @dataclass(frozen=True)
 class Timed:
-    """Whole models timed on a device: each one's median (ms) and, when the device has a
-    reference, each one's latency relative to it (profiler/samples.py)."""
+    """Whole models timed on a device: each one's latency (ms: the profile's quantile of its
+    samples) and, when the device has a reference, relative to it (profiler/samples.py)."""
     ms: dict[str, float]
     relative: dict[str, float | None]
     reference: str  # the reference block's key, "" for none
@@ -152,5 +152,5 @@ def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: b
             if checkpoint:
                 samples.save(checkpoint)
     scale = samples.reference_ms()
-    return Timed({name: samples.best(name, scale).median for name in models},
+    return Timed({name: samples.best(name, scale).quantile(samples.quantile) for name in models},
                  {name: samples.relative(name) for name in models}, profile.reference)

@@ -32,6 +32,10 @@ class Measurement:
     def median(self) -> float:
         return float(np.median(self._sorted))
 
+    def quantile(self, q: float) -> float:
+        """The q-quantile of the samples (0.5: the median)."""
+        return float(np.quantile(self._sorted, q))
+
     @property
     def mean(self) -> float:
         return float(self._sorted.mean())

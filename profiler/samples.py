@@ -3,7 +3,7 @@
 Format `pxnas-samples`, version 2:
 
     space, method {warmup_s, rounds, runs_per_round, min_sample_ms, max_spread, retries,
-                   reference},
+                   quantile, reference},
     fingerprint {…},
     blocks {key: {attempts: [{warmup, inner, unit?, rounds: [[ms, …] per round],
                               ref?: [[ms, …] per round: the reference's sample before each]}]}},
@@ -19,8 +19,8 @@ within a second, or a phone as it heats up. Times the reference's median over th
 the model's latency at one device speed, the run's: that is what a table's rows and a run's
 statistics hold, and `relative` puts another run's models on the speed of a table.
 
-History: 1 (pxnas 0.1) first version; 2 adds the reference. Version 1 files are read as version
-2 without a reference.
+History: 1 (pxnas 0.1) first version; 2 adds the reference and the quantile. Version 1 files are
+read as version 2 without a reference, with the median.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .blockspec import BlockSpec
 from .errors import UserError
 from .files import write_text
 from .fingerprint import CHECKED, mismatch
+from .limits import MAX_BLOCK_MS
 from .measurement import Measurement
 from .records import check_fields, load_record, read_mapping, spec
 from .table import LatencyTable, measurement_row
@@ -43,7 +44,7 @@ SAMPLES_FORMAT = "pxnas-samples"
 SAMPLES_VERSION = 2
 READS = (1, 2)
 METHOD = ("warmup_s", "rounds", "runs_per_round", "min_sample_ms", "max_spread", "retries",
-          "reference")
+          "quantile", "reference")
 
 
 def method(profile) -> dict:
@@ -54,9 +55,9 @@ def method(profile) -> dict:
 class _Attempt:
     warmup: int = spec(ge=0)
     inner: int = spec(ge=1)
-    rounds: list[list[float]] = spec(gt=0)  # ms, every one positive
+    rounds: list[list[float]] = spec(gt=0, le=MAX_BLOCK_MS)  # ms, every one positive
     unit: str | None = None  # the farm unit that took it
-    ref: list[list[float]] | None = spec(None, gt=0)  # the reference's sample before each
+    ref: list[list[float]] | None = spec(None, gt=0, le=MAX_BLOCK_MS)  # the reference's, before each
 
     def __post_init__(self):
         check_fields(self)
@@ -115,7 +116,7 @@ class Samples:
                 raise UserError(f"{path}: samples version {data.get('version')!r}, this pxnas "
                                 f"reads {', '.join(map(str, READS))}")
             if data["version"] == 1 and isinstance(data.get("method"), dict):
-                data["method"].setdefault("reference", "")
+                data["method"].update(reference="", quantile=0.5)
                 data["version"] = SAMPLES_VERSION
             load_record(_SamplesFile, data, f"{path}: malformed samples")
         except UserError as exc:
@@ -184,12 +185,16 @@ class Samples:
         return [t / r for times, refs in zip(attempt["rounds"], attempt["ref"])
                 for t, r in zip(times, refs)]
 
+    @property
+    def quantile(self) -> float:
+        """The quantile of an entry's samples taken as its latency."""
+        return self.data["method"]["quantile"]
+
     def relative(self, key: str) -> float | None:
-        """`key`'s median latency relative to the reference in its best attempt, or None when
-        the reference was not timed."""
-        _, attempt = self._best(key)
-        rel = self._relative(attempt) if attempt else None
-        return statistics.median(rel) if rel else None
+        """`key`'s latency relative to the reference in its best attempt (that quantile of its
+        samples over the reference's), or None when the reference was not timed."""
+        measurement, attempt = self._best(key)
+        return measurement.quantile(self.quantile) if attempt and attempt.get("ref") else None
 
     def _best(self, key: str, scale: float = 1.0) -> tuple[Measurement, dict] | tuple[None, None]:
         """The steadiest complete attempt of `key` as a Measurement, and the attempt. Its samples
@@ -218,7 +223,8 @@ class Samples:
     def table(self, specs: list[BlockSpec]) -> LatencyTable:
         with self.lock:
             max_spread, scale = self.data["method"]["max_spread"], self.reference_ms()
-            rows = [measurement_row(self.best(s.key, scale), max_spread) for s in specs
+            rows = [measurement_row(self.best(s.key, scale), max_spread, self.quantile)
+                    for s in specs
                     if s.key in self.data["blocks"] and not self.needs_work(s.key)]
             reference = {"reference": self.data["method"]["reference"] or None,
                          "reference_ms": scale}

@@ -5,7 +5,8 @@ CSV schema, version 3 (column `schema` = 3 in every row):
     key                       canonical block key (profiler/blockspec.py)
     kind, in_h, in_w, in_c,   the key parsed (redundant, for pandas users; checked on load)
     out_h, out_w, out_c, kernel, stride, expand, idskip, mid, se, hs
-    latency_ms                median of the samples: the value predictions and search use
+    latency_ms                the device profile's quantile of the samples (the median unless
+                              it says otherwise): the value predictions and search use
     mean_ms, std_ms, iqr_ms, min_ms, spread (= iqr_ms / latency_ms)
     samples, warmup, inner    sample count, untimed warm-up calls, calls per calibrated sample
     unstable                  spread stayed above the device's max_spread after every retry
@@ -64,9 +65,9 @@ def shape_row(spec: BlockSpec) -> dict:
             "mid": spec.mid, "se": int(spec.se), "hs": int(spec.hs)}
 
 
-def measurement_row(m: Measurement, max_spread: float) -> dict:
-    return {"key": m.key, **shape_row(parse_key(m.key)), "latency_ms": m.median, "mean_ms": m.mean,
-            "std_ms": m.std, "iqr_ms": m.iqr, "min_ms": m.min, "spread": m.spread,
+def measurement_row(m: Measurement, max_spread: float, quantile: float = 0.5) -> dict:
+    return {"key": m.key, **shape_row(parse_key(m.key)), "latency_ms": m.quantile(quantile),
+            "mean_ms": m.mean, "std_ms": m.std, "iqr_ms": m.iqr, "min_ms": m.min, "spread": m.spread,
             "samples": len(m.times_ms), "warmup": m.warmup, "inner": m.inner,
             "unstable": m.spread > max_spread}
 

@@ -1,5 +1,6 @@
-"""The reference block: timed before every sample, so that measurements taken at different device
-speeds are put on one; and validation against the device's own test-retest error."""
+"""The reference block (timed before every sample, so that measurements taken at different device
+speeds are put on one), the quantile a latency is taken at, and validation against the device's
+own test-retest error."""
 
 import json
 import signal
@@ -44,6 +45,28 @@ def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
     relative = [t / r for ts, rs in zip(attempt["rounds"], attempt["ref"]) for t, r in zip(ts, rs)]
     row = table.df.set_index("key").loc[key]
     assert row["latency_ms"] == pytest.approx(statistics.median(relative) * scale, rel=1e-4)
+
+
+def test_a_latency_is_the_profiles_quantile_of_its_samples(run, tmp_path, small_space):
+    low = tmp_path / "low.yaml"
+    low.write_text(yaml.safe_dump({**QUICK_DEVICE, "runs_per_round": 5, "quantile": 0.1}))
+    assert run("pxprof", "measure", "--device", low, "--space", small_space,
+               "-o", "t.csv").returncode == 0
+    raw = json.loads((tmp_path / "t.samples.json").read_text())
+    assert raw["method"]["quantile"] == 0.1
+    table = LatencyTable.load(tmp_path / "t.csv").df.set_index("key")
+    for key, block in raw["blocks"].items():
+        # 10 samples: the 0.1-quantile lies a tenth of the way from the lowest to the next.
+        quantiles = []
+        for attempt in block["attempts"]:
+            times = sorted(t for r in attempt["rounds"] for t in r)
+            quantiles.append(pytest.approx(times[0] + 0.9 * (times[1] - times[0]), rel=1e-4))
+        assert table.at[key, "latency_ms"] in quantiles
+        assert table.at[key, "min_ms"] <= table.at[key, "latency_ms"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "quantile": 0.9}))
+    assert_bad_input(run("pxprof", "measure", "--device", bad, "--space", small_space,
+                         "-o", "u.csv"), "quantile", "at most 0.5")
 
 
 def test_timed_models_are_put_on_a_table_speed():
