@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from profiler.space import get_space
-from profiler.table import LatencyTable
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable
 from search.data import load_data
 from search.latency import ExpectedLatency
 from search.trainer import SearchConfig, Searcher

@@ -25,15 +25,15 @@ import numpy as np
 import torch
 
 from predictors.calibration import fit_calibration, predict
-from profiler.blocks import build_network
-from profiler.check import random_architectures
-from profiler.devices import get_device
-from profiler.export import export
-from profiler.measure import block_model, measure, measure_models
-from profiler.runtimes import get_runtime
-from profiler.schedule import Model
-from profiler.space import get_space
 from predictors.validate import retest
+from profiler.build.blocks import build_network
+from profiler.build.export import export
+from profiler.devices.check import random_architectures
+from profiler.devices.measure import block_model, measure, measure_models
+from profiler.devices.profile import get_device
+from profiler.devices.runtimes import get_runtime
+from profiler.devices.schedule import Model
+from profiler.space.spaces import get_space
 
 
 def errors(predicted, measured) -> str:

@@ -34,8 +34,8 @@ TABLES = Path(__file__).resolve().parent.parent / "data" / "latency_tables"
 def worker(args) -> None:
     from tqdm import tqdm
 
-    from profiler.space import get_space
-    from profiler.table import LatencyTable
+    from profiler.space.spaces import get_space
+    from profiler.tables.table import LatencyTable
     from search import SearchConfig
     from search.data import load_data
     from search.latency import ExpectedLatency

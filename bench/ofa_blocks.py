@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.blocks import input_shape  # noqa: E402
-from profiler.devices import get_device  # noqa: E402
-from profiler.export import block_file  # noqa: E402
-from profiler.measure import measure_models  # noqa: E402
-from profiler.runtimes import get_runtime  # noqa: E402
-from profiler.schedule import Model  # noqa: E402
-from profiler.space import get_space  # noqa: E402
-from profiler.table import LatencyTable  # noqa: E402
+from profiler.build.blocks import input_shape  # noqa: E402
+from profiler.build.export import block_file  # noqa: E402
+from profiler.devices.measure import measure_models  # noqa: E402
+from profiler.devices.profile import get_device  # noqa: E402
+from profiler.devices.runtimes import get_runtime  # noqa: E402
+from profiler.devices.schedule import Model  # noqa: E402
+from profiler.space.spaces import get_space  # noqa: E402
+from profiler.tables.table import LatencyTable  # noqa: E402
 
 from commands import pxprof  # noqa: E402
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.sampling import blocks_around  # noqa: E402
-from profiler.space import get_space  # noqa: E402
-from profiler.table import LatencyTable  # noqa: E402
+from profiler.space.sampling import blocks_around  # noqa: E402
+from profiler.space.spaces import get_space  # noqa: E402
+from profiler.tables.table import LatencyTable  # noqa: E402
 
 from commands import pxprof  # noqa: E402
 

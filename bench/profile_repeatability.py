@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from profiler.devices import get_device
-from profiler.export import block_file
-from profiler.runtimes import get_runtime
-from profiler.space import get_space
-from profiler.table import LatencyTable, samples_path
+from profiler.build.export import block_file
+from profiler.devices.profile import get_device
+from profiler.devices.runtimes import get_runtime
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable, samples_path
 
 
 def timed_seconds(table_csv: Path) -> float:

@@ -22,11 +22,11 @@ from pathlib import Path
 import yaml
 from scipy.stats import spearmanr
 
-from profiler.devices import get_device
-from profiler.export import block_file
-from profiler.runtimes import get_runtime
-from profiler.space import get_space
-from profiler.table import LatencyTable
+from profiler.build.export import block_file
+from profiler.devices.profile import get_device
+from profiler.devices.runtimes import get_runtime
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable
 
 from commands import BIN
 

@@ -34,7 +34,7 @@ def _rss_bytes() -> int:
 
 
 def _space(name: str, candidates: int, resolution: int):
-    from profiler.space import PRESETS, space_from_dict
+    from profiler.space.spaces import PRESETS, space_from_dict
     kernels, expands = SPACES[candidates]
     return space_from_dict(dict(PRESETS[name], name=f"{name}-{candidates}", resolution=resolution,
                                 kernels=list(kernels), expands=list(expands)), "bench")
@@ -43,7 +43,7 @@ def _space(name: str, candidates: int, resolution: int):
 def one(space_name: str, candidates: int, variant: str, batch: int, resolution: int) -> dict:
     import torch
     import torch.nn.functional as F
-    from profiler.blocks import build_network
+    from profiler.build.blocks import build_network
     from search import Gates, Supernet
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.space import get_space  # noqa: E402
-from profiler.table import LatencyTable  # noqa: E402
+from profiler.space.spaces import get_space  # noqa: E402
+from profiler.tables.table import LatencyTable  # noqa: E402
 from search.data import load_data  # noqa: E402
 from search.latency import ExpectedLatency  # noqa: E402
 from search.retrain import RETRAIN_LR, retrain  # noqa: E402

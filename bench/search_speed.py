@@ -19,8 +19,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from profiler.blocks import build_network
-from profiler.space import get_space
+from profiler.build.blocks import build_network
+from profiler.space.spaces import get_space
 from search import GateSampler, Gates, Supernet
 
 MODES = ("two", "full_v2", "full")

@@ -1,4 +1,4 @@
-"""Fitting a Calibration (profiler/latency.py) to whole networks measured end to end.
+"""Fitting a Calibration (profiler/tables/latency.py) to whole networks measured end to end.
 
 Four forms, each fitted for relative error with non-negative parameters:
 
@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from profiler.errors import UserError
-from profiler.latency import Calibration
+from profiler.tables.latency import Calibration
 
 FORMS = ("sum", "scale", "per-call", "per-call+scale")
 TIE = 0.001
@@ -73,7 +73,7 @@ def fit_calibration(sums, blocks, measured) -> tuple[str, Calibration, dict[str,
 def calibrate(predictor, profile, space, networks: int, seed: int):
     """The predictor with a calibration fitted to `networks` random architectures of `space`
     measured end to end on `profile`'s device."""
-    from profiler.check import measure_networks, random_architectures
+    from profiler.devices.check import measure_networks, random_architectures
 
     recorded = predictor.fingerprint or {}
     for field in ("runtime", "threads", "batch"):

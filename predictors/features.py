@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.blockspec import BlockSpec
-from profiler.kinds import KINDS
+from profiler.space.blockspec import BlockSpec
+from profiler.space.kinds import KINDS
 
 FLOAT = 4  # bytes per activation and weight (float32)
 
 FEATURES = [
-    # M MACs by operator (profiler/kinds: Work.macs): 1x1 convs and the classifier, full kxk convs
+    # M MACs by operator (profiler/space/kinds: Work.macs): 1x1 convs and the classifier, full kxk convs
     # (the stem), depthwise convs by kernel size
     "mmacs_pointwise",
     "mmacs_dense",

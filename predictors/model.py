@@ -31,14 +31,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from profiler.blockspec import BlockSpec, parse_key
-from profiler.kinds import KINDS
 from profiler.errors import UserError
 from profiler.files import write_json, write_text
-from profiler.fingerprint import reference_of
-from profiler.latency import Calibration, LatencySource
 from profiler.records import check_fields, load_record, read_mapping, spec
-from profiler.table import LatencyTable
+from profiler.space.blockspec import BlockSpec, parse_key
+from profiler.space.kinds import KINDS
+from profiler.tables.fingerprint import reference_of
+from profiler.tables.latency import Calibration, LatencySource
+from profiler.tables.table import LatencyTable
 
 from .features import FEATURES, feature_matrix
 from .regressors import REGISTRY, LatencyRegressor, _number

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.fingerprint import mismatch
-from profiler.latency import Filled, LatencySource
-from profiler.table import LatencyTable
+from profiler.tables.fingerprint import mismatch
+from profiler.tables.latency import Filled, LatencySource
+from profiler.tables.table import LatencyTable
 
 from .model import Predictor
 

@@ -9,7 +9,7 @@ Every network is measured twice, in two passes one after the other, and the grou
 mean of the two. How far the two passes disagree (the test–retest error) is the device's own
 noise: a method whose error is within it is as good as the device allows, and no method can be
 judged more finely than that. Networks are measured at the device speed of the predictor's table
-when both timed the same reference block (profiler/samples.py).
+when both timed the same reference block (profiler/tables/samples.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from profiler.files import atomic_path, write_text
-from profiler.space import SearchSpace
+from profiler.space.spaces import SearchSpace
 
 from .features import FEATURES, feature_matrix
 
@@ -32,7 +32,7 @@ def mmacs(space: SearchSpace, choices: list[str]) -> float:
 
 def fresh_architectures(space: SearchSpace, n: int, seed: int, exclude: list[list[str]]):
     """n random architectures, none of them in `exclude`."""
-    from profiler.check import random_architectures
+    from profiler.devices.check import random_architectures
 
     seen = {tuple(a) for a in exclude}
     found = []
@@ -84,7 +84,7 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
     interrupted there resumes from them."""
     import pandas as pd
 
-    from profiler.check import measure_networks
+    from profiler.devices.check import measure_networks
 
     calibrated_on = [net["choices"] for net in (predictor.calibration_info or {}).get("networks", [])]
     archs = fresh_architectures(space, n, seed, calibrated_on)

@@ -7,18 +7,18 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__
-from .arch import load_arch
-from .console import run
-from .devices import get_device, list_devices
-from .errors import DeviceUnavailable, UserError
-from .outputs import claim, remove_stale, writing
-from .limits import MAX_SEED
-from .lut import coverage, import_lut
-from .latency import Filled
-from .runtimes import RUNTIMES
-from .space import get_space, list_spaces, split_resolution
-from .table import FINGERPRINT, LatencyTable, samples_path
+from profiler import __version__
+from profiler.console import run
+from profiler.devices.profile import get_device, list_devices
+from profiler.devices.runtimes import RUNTIMES
+from profiler.errors import DeviceUnavailable, UserError
+from profiler.limits import MAX_SEED
+from profiler.outputs import claim, remove_stale, writing
+from profiler.space.arch import load_arch
+from profiler.space.spaces import get_space, list_spaces, split_resolution
+from profiler.tables.latency import Filled
+from profiler.tables.lut import coverage, import_lut
+from profiler.tables.table import FINGERPRINT, LatencyTable, samples_path
 
 
 # torch's and numpy's generators take seeds of 0 to 2**63 - 1; others crash after the work is done.
@@ -63,7 +63,7 @@ def devices(check_name, runtime, benchmark_binary):
         for problem in problems:
             click.echo(f"pxprof: skipped {problem}", err=True)
         return 2 if problems else 0
-    from .session import DeviceSession
+    from profiler.devices.session import DeviceSession
     profile = profile_of(check_name, runtime, benchmark_binary)
     try:
         with DeviceSession(profile) as session:
@@ -126,8 +126,8 @@ def blocks(space_name, resolution):
 def measure(device_names, runtime, benchmark_binary, space_name, output, resume, force, sample,
             seed, resolution):
     """Measure every block of a space on a device."""
-    from .measure import measure as measure_table  # imports torch: only when measuring
-    from .sampling import sample_blocks
+    from profiler.devices.measure import measure as measure_table  # imports torch: only when measuring
+    from profiler.space.sampling import sample_blocks
     profiles = [profile_of(name, runtime, benchmark_binary) for name in device_names]
     space = get_space(space_name, resolution)
     specs, label = None, space.name
@@ -301,7 +301,7 @@ def _sources(table_path, predictor_path):
 def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
           seed, resolution):
     """Measure random whole networks and compare them with a table's sums and a predictor."""
-    from .check import check_networks  # torch: only when checking
+    from profiler.devices.check import check_networks  # torch: only when checking
 
     _, table, predictor = _sources(table_path, predictor_path)
     space = get_space(_space_name(space_name, table, predictor), resolution)
@@ -342,8 +342,8 @@ def predict(table_path, predictor_path, arch_path, space_name):
 def export_cmd(arch_path, output, space_name, batch, seed, force):
     """Write the whole network of an architecture (random weights: latency does not depend on
     them)."""
-    from .runtimes import formats
-    by_suffix = {rt.suffix: fmt for fmt, rt in formats().items()}
+    from profiler.build.export import FORMATS
+    by_suffix = {f.suffix: name for name, f in FORMATS.items()}
     if output.suffix not in by_suffix:
         raise UserError(f"cannot tell the format of {output}: use a suffix among "
                         f"{', '.join(by_suffix)}")
@@ -351,8 +351,8 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
     space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
     import torch
 
-    from .blocks import build_network
-    from .export import export
+    from profiler.build.blocks import build_network
+    from profiler.build.export import export
     torch.manual_seed(seed)
     shape = space.input_shape(batch)
     with writing(output, "pxprof export"):

@@ -18,7 +18,7 @@ import predictors
 from profiler import __version__
 from profiler.console import run
 from profiler.errors import ToolError, UserError
-from profiler.space import get_space, with_resolution
+from profiler.space.spaces import get_space, with_resolution
 
 from . import distributed
 from .data import load_data

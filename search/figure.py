@@ -1,6 +1,6 @@
 """A picture of a derived architecture, like the ProxylessNAS paper's figure: one bar per layer from
 input to output, its height the expansion ratio, its colour the kernel size, labelled `MB6 5x5`
-(each block kind's glyph, profiler/kinds/).
+(each block kind's glyph, profiler/space/kinds/).
 Written as SVG by hand (no plotting library is needed for boxes and text)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from html import escape
 from pathlib import Path
 
 from profiler.files import write_text
-from profiler.kinds import KINDS
-from profiler.space import SearchSpace
+from profiler.space.kinds import KINDS
+from profiler.space.spaces import SearchSpace
 
 KERNEL_COLOURS = {3: "#9fc5e8", 5: "#f6b26b", 7: "#e06666", 9: "#8e7cc3", 11: "#6aa84f"}
 FIXED_COLOUR = "#d9d9d9"

@@ -1,7 +1,7 @@
 """ExpectedLatency: E[LAT] = fixed + sum_i sum_j p_ij L_ij, differentiable in the path probabilities.
 
 L[layer, candidate] and the constant `fixed` (the fixed layers, and a calibrated source's constant)
-come from a latency source (profiler/latency.py): a table, a predictor, or a table whose gaps a
+come from a latency source (profiler/tables/latency.py): a table, a predictor, or a table whose gaps a
 predictor fills. With one-hot probabilities E[LAT] is that source's network latency exactly.
 """
 
@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from profiler.errors import UserError
-from profiler.latency import LatencySource
-from profiler.space import SearchSpace
+from profiler.space.spaces import SearchSpace
+from profiler.tables.latency import LatencySource
 
 
 class ExpectedLatency(nn.Module):

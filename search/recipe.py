@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from profiler.blocks import MBConv, SqueezeExcite
+from profiler.build.blocks import MBConv, SqueezeExcite
 
 from .mixed_op import MixedOp
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from profiler.blocks import build_network
-from profiler.space import SearchSpace
+from profiler.build.blocks import build_network
+from profiler.space.spaces import SearchSpace
 
 from .data import Dataset
 from .distributed import World

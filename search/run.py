@@ -20,20 +20,20 @@ from pathlib import Path
 
 import torch
 
-from profiler.arch import save_arch
-from profiler.blocks import build_network
-from profiler.devices import DeviceProfile, get_device
+from profiler.build.blocks import build_network
+from profiler.build.export import export
+from profiler.devices.measure import measure_models
+from profiler.devices.profile import DeviceProfile, get_device
+from profiler.devices.runtimes import get_runtime
+from profiler.devices.schedule import Model
+from profiler.devices.session import check_supported
 from profiler.errors import UserError
-from profiler.export import export
 from profiler.files import atomic_path
-from profiler.latency import LatencySource
-from profiler.measure import measure_models
 from profiler.outputs import claim, remove_stale, writing
 from profiler.records import check_fields, spec
-from profiler.runtimes import get_runtime
-from profiler.schedule import Model
-from profiler.session import check_supported
-from profiler.space import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
+from profiler.space.arch import save_arch
+from profiler.space.spaces import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
+from profiler.tables.latency import LatencySource
 
 from .data import Dataset, load_data
 from .derive import check_reachable

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from profiler.blocks import build_block
-from profiler.space import SearchSpace
+from profiler.build.blocks import build_block
+from profiler.space.spaces import SearchSpace
 
 from .gates import GateSampler
 from .mixed_op import MixedOp

@@ -32,7 +32,7 @@ from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
 from profiler.limits import MAX_SEED
 from profiler.records import check_fields, load_record, spec
-from profiler.space import SearchSpace
+from profiler.space.spaces import SearchSpace
 
 from .data import Dataset, Split
 from .derive import check_derived, most_likely_within

@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from profiler.space import get_space  # noqa: E402
+from profiler.space.spaces import get_space  # noqa: E402
 from search import SearchConfig, join  # noqa: E402
 from search.data import Split, load_data  # noqa: E402
 from search.latency import ExpectedLatency  # noqa: E402

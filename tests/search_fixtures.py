@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from profiler.blockspec import BlockSpec
-from profiler.latency import LatencySource
-from profiler.space import SearchSpace
-from profiler.table import LatencyTable, shape_row
+from profiler.space.blockspec import BlockSpec
+from profiler.space.spaces import SearchSpace
+from profiler.tables.latency import LatencySource
+from profiler.tables.table import LatencyTable, shape_row
 
 FINGERPRINT = {"device": "synthetic", "transport": "local", "runtime": "none", "runtime_version": "0",
                "threads": 1, "batch": 1, "host": "test", "host_cpu": "test"}

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from profiler.space import space_from_dict
-from profiler.table import LatencyTable
+from profiler.space.spaces import space_from_dict
+from profiler.tables.table import LatencyTable
 
 from conftest import assert_bad_input
 
 pytest.importorskip("litert_torch", reason="TFLite export needs the tflite extra")
 
 STANDINS = Path(__file__).with_name("standins")
-SHIPPED = Path(__file__).parents[1] / "profiler" / "device_profiles"
+SHIPPED = Path(__file__).parents[1] / "profiler" / "devices" / "profiles"
 # Six blocks, all among the small space's of the other tests (their exports are shared): a stem,
 # the first block, two searchable layers, the feature mix and the classifier.
 MICRO_SPACE = {"name": "micro", "resolution": 16, "stem_width": 8, "first_width": 8,

@@ -21,7 +21,7 @@ import yaml
 
 from predictors import fit_table
 from predictors.features import FEATURES
-from profiler.space import get_space
+from profiler.space.spaces import get_space
 
 from conftest import QUICK_DEVICE
 

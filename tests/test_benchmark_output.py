@@ -7,7 +7,7 @@ and the comment says so.
 
 import pytest
 
-from profiler.runtimes.benchmark_output import BenchmarkOutput, parse_output
+from profiler.devices.runtimes.benchmark_output import BenchmarkOutput, parse_output
 
 # TFLite 1.12 on an AM57xx board: "Running benchmark for N iterations", the "no stats" summary.
 # yogeshhegde/processor-sdk-doc @0e1ff78517189489b018adf655d93a0b78db7086,

@@ -8,11 +8,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from profiler.blocks import build_block, build_network, input_shape
-from profiler.blockspec import BlockSpec
-from profiler.export import export
-from profiler.space import get_space
-from profiler.table import LatencyTable
+from profiler.build.blocks import build_block, build_network, input_shape
+from profiler.build.export import export
+from profiler.space.blockspec import BlockSpec
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable
 
 
 @pytest.mark.parametrize("space_name", ["tiny", "proxyless-mobile", "ofa-mbv3-w1.2"])

@@ -15,9 +15,9 @@ import yaml
 from predictors import LatencyRegressor, Predictor, fit_table
 from predictors.calibration import fit_calibration
 from profiler.errors import UserError
-from profiler.latency import Calibration
-from profiler.space import get_space, space_from_dict
-from profiler.table import LatencyTable
+from profiler.space.spaces import get_space, space_from_dict
+from profiler.tables.latency import Calibration
+from profiler.tables.table import LatencyTable
 from search.latency import ExpectedLatency
 
 from conftest import QUICK_DEVICE, SMALL_SPACE, assert_bad_input

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from profiler.arch import load_arch, save_arch
-from profiler.blockspec import BlockSpec, parse_key
 from profiler.errors import UserError
-from profiler.space import get_space, space_from_dict
+from profiler.space.arch import load_arch, save_arch
+from profiler.space.blockspec import BlockSpec, parse_key
+from profiler.space.spaces import get_space, space_from_dict
 
 from conftest import SMALL_SPACE, assert_bad_input
 

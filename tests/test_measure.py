@@ -8,9 +8,9 @@ import pytest
 import torch
 import yaml
 
-from profiler.space import space_from_dict
 from profiler.outputs import writing
-from profiler.table import LatencyTable, samples_path
+from profiler.space.spaces import space_from_dict
+from profiler.tables.table import LatencyTable, samples_path
 
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 

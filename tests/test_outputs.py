@@ -10,7 +10,7 @@ import yaml
 
 from profiler.files import atomic_path, remove_orphans
 from profiler.outputs import writing
-from profiler.space import get_space
+from profiler.space.spaces import get_space
 
 from conftest import assert_bad_input
 

@@ -96,14 +96,21 @@ def test_installed_version_is_the_pinned_one(name):
 TOP_PACKAGES = ("profiler", "predictors", "search", "device_scripts")
 
 
+def _not_source(folder, names) -> list[str]:
+    """What a copy of the checkout leaves out: the venv, git and build/ at the top (a package may
+    be named build: profiler/build), egg-info and caches anywhere."""
+    top = {".venv", ".git", "build"} if Path(folder) == ROOT else set()
+    return [n for n in names if n in top or n.endswith(".egg-info")
+            or n in ("__pycache__", ".pytest_cache")]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The wheel of a copy of the working tree (building in the checkout would write build/ and
     egg-info beside a colleague's work)."""
     base = tmp_path_factory.mktemp("wheel")
     src = base / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(ROOT, src, ignore=_not_source)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "--no-index", "-q", "-w", base / "dist", src], check=True, capture_output=True)
     (found,) = (base / "dist").glob("pxnas-*.whl")
@@ -141,16 +148,17 @@ def test_wheel_holds_every_package_and_no_test_or_bench(wheel):
     packages = {str(p.parent.relative_to(ROOT)) for top in TOP_PACKAGES
                 for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
     assert not packages - folders, f"the wheel lacks {sorted(packages - folders)}"
-    assert {f"profiler/device_profiles/{p.name}" for p in
-            (ROOT / "profiler" / "device_profiles").glob("*.yaml")} <= set(names)
+    assert {f"profiler/devices/profiles/{p.name}" for p in
+            (ROOT / "profiler" / "devices" / "profiles").glob("*.yaml")} <= set(names)
     assert not {n.split("/")[0] for n in names} & {"tests", "bench", "build", "data"}
 
 
 def test_installed_wheel_lists_the_blocks_and_the_shipped_devices(installed, tmp_path):
-    from profiler.space import get_space
+    from profiler.space.spaces import get_space
 
     where = _run_installed(installed, "python", "-c",
-                           "import profiler.kinds, profiler; print(profiler.__file__)", cwd=tmp_path)
+                           "import profiler.space.kinds, profiler.devices.runtimes, profiler; "
+                           "print(profiler.__file__)", cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout
     proc = _run_installed(installed, "pxprof", "blocks", "--space", "tiny", cwd=tmp_path)
@@ -158,5 +166,5 @@ def test_installed_wheel_lists_the_blocks_and_the_shipped_devices(installed, tmp
     assert proc.stdout.split() == [b.key for b in get_space("tiny").blocks()]
     proc = _run_installed(installed, "pxprof", "devices", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    shipped = sorted(p.stem for p in (ROOT / "profiler" / "device_profiles").glob("*.yaml"))
+    shipped = sorted(p.stem for p in (ROOT / "profiler" / "devices" / "profiles").glob("*.yaml"))
     assert [line.split()[0] for line in proc.stdout.splitlines()] == shipped

@@ -10,10 +10,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from predictors import LatencyRegressor, Predictor, fit_table
 from predictors.features import FEATURES, block_features
-from profiler.blockspec import parse_key
-from profiler.latency import Filled
-from profiler.space import get_space
-from profiler.table import LatencyTable, shape_row
+from profiler.space.blockspec import parse_key
+from profiler.space.spaces import get_space
+from profiler.tables.latency import Filled
+from profiler.tables.table import LatencyTable, shape_row
 from search.latency import ExpectedLatency
 
 from conftest import assert_bad_input

@@ -11,8 +11,8 @@ import time
 import pytest
 import yaml
 
-from profiler.measure import Timed
-from profiler.table import LatencyTable
+from profiler.devices.measure import Timed
+from profiler.tables.table import LatencyTable
 
 from conftest import BIN, QUICK_DEVICE, assert_bad_input
 

@@ -15,8 +15,8 @@ from predictors import REGISTRY, Predictor, fit_table
 from predictors.features import FEATURES
 from predictors.regressors import BoostedTrees, RandomForest
 from profiler.errors import UserError
-from profiler.space import get_space
-from profiler.table import LatencyTable, shape_row
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable, shape_row
 
 from conftest import assert_bad_input
 

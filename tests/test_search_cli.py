@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from profiler.arch import load_arch
-from profiler.space import get_space
+from profiler.space.arch import load_arch
+from profiler.space.spaces import get_space
 from search.latency import ExpectedLatency
 
 from search_fixtures import synthetic_table

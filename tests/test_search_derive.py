@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from profiler.space import space_from_dict
+from profiler.space.spaces import space_from_dict
 from search.derive import most_likely_within
 from search.latency import ExpectedLatency
 

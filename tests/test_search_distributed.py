@@ -16,7 +16,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from profiler.space import get_space
+from profiler.space.spaces import get_space
 
 from search_fixtures import synthetic_table
 

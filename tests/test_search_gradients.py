@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from profiler.blocks import build_block
+from profiler.build.blocks import build_block
 from profiler.errors import UserError
-from profiler.space import get_space, space_from_dict
+from profiler.space.spaces import get_space, space_from_dict
 from search import ExpectedLatency, GateSampler, Gates, LatencyLoss, MixedOp, Supernet
 
 from search_fixtures import MacsPredictor, synthetic_table

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from profiler.arch import load_arch
-from profiler.space import get_space
+from profiler.space.arch import load_arch
+from profiler.space.spaces import get_space
 from search import RetrainConfig, SearchConfig, run_search
 from search.data import Split, load_data
 from search.latency import ExpectedLatency

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from profiler.space import get_space
+from profiler.space.spaces import get_space
 from search.data import Split, load_data
 from search.latency import ExpectedLatency
 from search.recipe import default_lr, init_for_training, schedule, sgd
@@ -101,8 +101,8 @@ def test_the_deep_preset_learns_within_a_few_dozen_steps():
 
 
 def test_squeeze_excite_candidates_start_as_one_function():
-    from profiler.blockspec import BlockSpec
-    from profiler.blocks import build_block
+    from profiler.space.blockspec import BlockSpec
+    from profiler.build.blocks import build_block
     from search.mixed_op import MixedOp
     from search.recipe import align_candidates
     torch.manual_seed(0)

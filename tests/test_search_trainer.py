@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from profiler.errors import UserError
-from profiler.space import get_space
+from profiler.space.spaces import get_space
 from search.data import load_data
 from search.latency import ExpectedLatency
 from search.trainer import SearchConfig, Searcher

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from profiler.space import space_from_dict
-from profiler.table import LatencyTable
+from profiler.space.spaces import space_from_dict
+from profiler.tables.table import LatencyTable
 
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler.runtimes.benchmark_output import parse_output
+from profiler.devices.runtimes.benchmark_output import parse_output
 
 STANDINS = Path(__file__).parent / "standins"
 QUICK = ["--num_runs=5", "--min_secs=0", "--warmup_runs=1", "--warmup_min_secs=0"]
@@ -196,7 +196,7 @@ def tflite_model(request, tmp_path_factory):
     torch = pytest.importorskip("torch")
     module, shape = torch.nn.Conv2d(3, 8, 3), (1, 3, 16, 16)
     try:
-        from profiler.export import export
+        from profiler.build.export import export
     except ImportError:  # profiler/ being reorganised: convert directly, as the exporter does
         import litert_torch
         litert_torch.convert(module.eval(), (torch.randn(*shape),)).export(str(path))

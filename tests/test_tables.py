@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from profiler.errors import UserError
-from profiler.measurement import Measurement
-from profiler.space import get_space, space_from_dict
-from profiler.table import COLUMNS, LatencyTable, measurement_row
+from profiler.space.spaces import get_space, space_from_dict
+from profiler.tables.measurement import Measurement
+from profiler.tables.table import COLUMNS, LatencyTable, measurement_row
 
 from conftest import SMALL_SPACE, assert_bad_input
 

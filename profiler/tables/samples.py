@@ -1,0 +1,237 @@
+"""The raw samples of a table being measured or done: what T.samples.json holds.
+
+Format `pxnas-samples`, version 2:
+
+    space, method {warmup_s, rounds, runs_per_round, min_sample_ms, max_spread, retries,
+                   quantile, reference},
+    fingerprint {…},
+    blocks {key: {attempts: [{warmup, inner, unit?, rounds: [[ms, …] per round],
+                              ref?: [[ms, …] per round: the reference's sample before each]}]}},
+    drift [{unit, round, ratio, cooldowns, rebased, redone: [keys]}]   (optional)
+
+An attempt is complete when it has `rounds` rounds; a key needs work until it has a complete
+attempt steady enough (IQR/median ≤ max_spread) or has used its retries.
+
+With a reference (a device profile's `reference` block), each sample is taken right after one
+of the reference. A model's latency relative to it (each sample over the reference's sample
+before it) does not move when the whole device speeds up or slows down, as a shared CPU does
+within a second, or a phone as it heats up. Times the reference's median over the run, it is
+the model's latency at one device speed, the run's: that is what a table's rows and a run's
+statistics hold, and `relative` puts another run's models on the speed of a table.
+
+History: 1 (pxnas 0.1) first version; 2 adds the reference and the quantile. Version 1 files are
+read as version 2 without a reference, with the median.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiler.errors import UserError
+from profiler.files import write_text
+from profiler.limits import MAX_BLOCK_MS
+from profiler.records import check_fields, load_record, read_mapping, spec
+from profiler.space.blockspec import BlockSpec
+from .fingerprint import CHECKED, mismatch
+from .measurement import Measurement
+from .table import LatencyTable, measurement_row
+
+SAMPLES_FORMAT = "pxnas-samples"
+SAMPLES_VERSION = 2
+READS = (1, 2)
+METHOD = ("warmup_s", "rounds", "runs_per_round", "min_sample_ms", "max_spread", "retries",
+          "quantile", "reference")
+
+
+def method(profile) -> dict:
+    return {m: getattr(profile, m) for m in METHOD}
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    warmup: int = spec(ge=0)
+    inner: int = spec(ge=1)
+    rounds: list[list[float]] = spec(gt=0, le=MAX_BLOCK_MS)  # ms, every one positive
+    unit: str | None = None  # the farm unit that took it
+    ref: list[list[float]] | None = spec(None, gt=0, le=MAX_BLOCK_MS)  # the reference's, before each
+
+    def __post_init__(self):
+        check_fields(self)
+        if not all(self.rounds):
+            raise UserError("rounds: a round holds at least one sample")
+        if self.ref is not None and list(map(len, self.ref)) != list(map(len, self.rounds)):
+            raise UserError("ref: one reference sample per sample")
+
+
+@dataclass(frozen=True)
+class _Block:
+    attempts: list[_Attempt]
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class _SamplesFile:
+    """The checked shape of a samples file (the file's data stays a plain mapping, appended to
+    as the measurement goes)."""
+    format: str
+    version: int
+    space: str
+    method: dict
+    fingerprint: dict
+    blocks: dict[str, _Block]
+    drift: list[dict] = spec(default_factory=list)
+
+    def __post_init__(self):
+        check_fields(self)
+        for name, want in (("method", METHOD), ("fingerprint", CHECKED)):
+            missing = [k for k in want if k not in getattr(self, name)]
+            if missing:
+                raise UserError(f"{name}: missing {', '.join(missing)}")
+
+
+class Samples:
+    def __init__(self, data: dict):
+        self.data = data
+        # Several units of a farm record into one Samples; a save must not see a half-made change.
+        self.lock = threading.RLock()
+
+    @classmethod
+    def new(cls, space: str, method: dict, fp: dict) -> "Samples":
+        return cls({"format": SAMPLES_FORMAT, "version": SAMPLES_VERSION, "space": space,
+                    "method": dict(method), "fingerprint": fp, "blocks": {}})
+
+    @classmethod
+    def load(cls, path: Path) -> "Samples":
+        try:
+            data = read_mapping(Path(path), "pxnas samples file")
+            if not isinstance(data, dict) or data.get("format") != SAMPLES_FORMAT:
+                raise UserError(f"{path}: not a pxnas samples file")
+            if data.get("version") not in READS:
+                raise UserError(f"{path}: samples version {data.get('version')!r}, this pxnas "
+                                f"reads {', '.join(map(str, READS))}")
+            if data["version"] == 1 and isinstance(data.get("method"), dict):
+                data["method"].update(reference="", quantile=0.5)
+                data["version"] = SAMPLES_VERSION
+            load_record(_SamplesFile, data, f"{path}: malformed samples")
+        except UserError as exc:
+            raise UserError(f"cannot resume: {exc}") from None
+        return cls(data)
+
+    def check_resumable(self, space: str, method: dict, fp: dict, path: Path) -> None:
+        d = self.data
+        if d["space"] != space:
+            raise UserError(f"cannot resume {path}: it measures space {d['space']}, not {space}")
+        if d["method"] != method:
+            raise UserError(f"cannot resume {path}: the device's measurement settings changed "
+                            f"since it was started")
+        differ = mismatch(d["fingerprint"], fp)
+        if differ:
+            raise UserError(f"cannot resume {path}: it was measured with a different {differ}")
+
+    @property
+    def rounds(self) -> int:
+        return self.data["method"]["rounds"]
+
+    def attempts(self, key: str) -> list[dict]:
+        return self.data["blocks"].setdefault(key, {"attempts": []})["attempts"]
+
+    def open_attempt(self, key: str) -> dict | None:
+        attempts = self.attempts(key)
+        return attempts[-1] if attempts and len(attempts[-1]["rounds"]) < self.rounds else None
+
+    def new_attempt(self, key: str, warmup: int, inner: int, unit: str) -> dict:
+        with self.lock:
+            self.attempts(key).append({"warmup": warmup, "inner": inner, "unit": unit, "rounds": []})
+            return self.attempts(key)[-1]
+
+    def add_round(self, key: str, times: list[float], ref: list[float] | None = None) -> None:
+        """A round of `key`; `ref`: the reference's sample before each of its samples."""
+        with self.lock:
+            attempt = self.open_attempt(key)
+            attempt["rounds"].append(list(times))
+            if ref is not None:
+                attempt.setdefault("ref", []).append(list(ref))
+
+    def drop_round(self, key: str) -> None:
+        """Forget the last round of `key`'s current attempt (taken while the device drifted)."""
+        with self.lock:
+            attempt = self.attempts(key)[-1]
+            if attempt["rounds"]:
+                attempt["rounds"].pop()
+                if attempt.get("ref"):
+                    attempt["ref"].pop()
+
+    def add_drift(self, event: dict) -> None:
+        with self.lock:
+            self.data.setdefault("drift", []).append(event)
+
+    def reference_ms(self) -> float | None:
+        """The reference's median over this run (every sample taken of it), or None."""
+        refs = [t for block in self.data["blocks"].values() for a in block["attempts"]
+                for r in a.get("ref") or [] for t in r]
+        return statistics.median(refs) if refs else None
+
+    @staticmethod
+    def _relative(attempt: dict) -> list[float] | None:
+        """Each sample of an attempt over the reference's sample before it, or None."""
+        if not attempt.get("ref"):
+            return None
+        return [t / r for times, refs in zip(attempt["rounds"], attempt["ref"])
+                for t, r in zip(times, refs)]
+
+    @property
+    def quantile(self) -> float:
+        """The quantile of an entry's samples taken as its latency."""
+        return self.data["method"]["quantile"]
+
+    def relative(self, key: str) -> float | None:
+        """`key`'s latency relative to the reference in its best attempt (that quantile of its
+        samples over the reference's), or None when the reference was not timed."""
+        measurement, attempt = self._best(key)
+        return measurement.quantile(self.quantile) if attempt and attempt.get("ref") else None
+
+    def _best(self, key: str, scale: float = 1.0) -> tuple[Measurement, dict] | tuple[None, None]:
+        """The steadiest complete attempt of `key` as a Measurement, and the attempt. Its samples
+        are as taken, or, when a reference was timed, relative to it times `scale` (a spread
+        does not depend on the scale)."""
+        done = []
+        for a in self.attempts(key):
+            if len(a["rounds"]) >= self.rounds:
+                rel = self._relative(a)
+                times = [r * scale for r in rel] if rel else [t for r in a["rounds"] for t in r]
+                done.append((Measurement(key, tuple(times), a["warmup"], a["inner"]), a))
+        return min(done, key=lambda d: d[0].spread) if done else (None, None)
+
+    def best(self, key: str, scale: float | None = None) -> Measurement | None:
+        """`key`'s steadiest measurement, at the run's device speed (`scale`: the reference's
+        median over the run, when it is known already) where a reference was timed."""
+        return self._best(key, scale or self.reference_ms() or 1.0)[0]
+
+    def needs_work(self, key: str) -> bool:
+        method, attempts = self.data["method"], self.attempts(key)
+        if not attempts or len(attempts[-1]["rounds"]) < method["rounds"]:
+            return True
+        return self._best(key)[0].spread > method["max_spread"] and \
+            len(attempts) <= method["retries"]
+
+    def table(self, specs: list[BlockSpec]) -> LatencyTable:
+        with self.lock:
+            max_spread, scale = self.data["method"]["max_spread"], self.reference_ms()
+            rows = [measurement_row(self.best(s.key, scale), max_spread, self.quantile)
+                    for s in specs
+                    if s.key in self.data["blocks"] and not self.needs_work(s.key)]
+            reference = {"reference": self.data["method"]["reference"] or None,
+                         "reference_ms": scale}
+            return LatencyTable.from_rows(rows, self.data["space"],
+                                          self.data["fingerprint"] | reference)
+
+    def save(self, path: Path) -> None:
+        with self.lock:
+            text = json.dumps(self.data, indent=1) + "\n"
+        write_text(path, text)
