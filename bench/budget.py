@@ -13,9 +13,10 @@ import torch
 
 from profiler.space.spaces import get_space
 from profiler.tables.table import LatencyTable
+from search.config import SearchConfig
 from search.data import load_data
 from search.latency import ExpectedLatency
-from search.trainer import SearchConfig, Searcher
+from search.trainer import Searcher
 
 FRACTIONS = (0.25, 0.5, 0.75)
 

@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from profiler.space.spaces import get_space  # noqa: E402
 from profiler.tables.table import LatencyTable  # noqa: E402
+from search.config import RETRAIN_LR, SearchConfig  # noqa: E402
 from search.data import load_data  # noqa: E402
 from search.latency import ExpectedLatency  # noqa: E402
-from search.retrain import RETRAIN_LR, retrain  # noqa: E402
-from search.trainer import SearchConfig, Searcher  # noqa: E402
+from search.retrain import retrain  # noqa: E402
+from search.trainer import Searcher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # ProxylessNAS's published mobile network (Cai et al., 2019, Figure 4) as choices of the 21

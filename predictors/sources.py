@@ -10,8 +10,6 @@ from profiler.tables.fingerprint import mismatch
 from profiler.tables.latency import Filled, LatencySource
 from profiler.tables.table import LatencyTable
 
-from .model import Predictor
-
 # Fingerprint fields a predictor's training table and another table must share.
 SAME_DEVICE = ("device", "runtime", "threads", "batch")
 
@@ -21,7 +19,11 @@ def open_source(table_path: Path | None, predictor_path: Path | None) -> Latency
         raise UserError("give a latency source: --table T.csv, --predictor P.json, or both "
                         "(the predictor then fills the blocks the table lacks)")
     table = LatencyTable.load(table_path) if table_path is not None else None
-    predictor = Predictor.load(predictor_path) if predictor_path is not None else None
+    predictor = None
+    if predictor_path is not None:
+        from .model import Predictor  # scikit-learn: only with a predictor
+
+        predictor = Predictor.load(predictor_path)
     if table is None or predictor is None:
         return table or predictor
     if table.space and predictor.space and table.space != predictor.space:

@@ -1,11 +1,15 @@
-"""pxprof: profile blocks on devices into latency tables, and read those tables."""
+"""pxprof: profile blocks on devices into latency tables, and read those tables.
+
+What a command alone needs (pandas for tables, torch, scikit-learn) is imported in that command, so
+--help and the commands on spaces start at once.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from profiler import __version__
 from profiler.console import run
@@ -16,9 +20,9 @@ from profiler.limits import MAX_SEED
 from profiler.outputs import claim, remove_stale, writing
 from profiler.space.arch import load_arch
 from profiler.space.spaces import get_space, list_spaces, split_resolution
-from profiler.tables.latency import Filled
-from profiler.tables.lut import coverage, import_lut
-from profiler.tables.table import FINGERPRINT, LatencyTable, samples_path
+
+if TYPE_CHECKING:
+    from profiler.tables.table import LatencyTable
 
 
 # torch's and numpy's generators take seeds of 0 to 2**63 - 1; others crash after the work is done.
@@ -146,6 +150,9 @@ def measure(device_names, runtime, benchmark_binary, space_name, output, resume,
 @click.argument("table_path", type=click.Path(path_type=Path))
 def show(table_path):
     """Summarise a latency table: coverage, spread, fingerprint."""
+    from profiler.tables.lut import coverage
+    from profiler.tables.table import FINGERPRINT, LatencyTable
+
     table = LatencyTable.load(table_path)
     df = table.df
     click.echo(f"table:           {table_path}  ({len(table)} rows, schema {df['schema'].iloc[0]})")
@@ -178,6 +185,8 @@ def show(table_path):
 @force_option
 def import_lut_cmd(lut, output, device_name, force):
     """Import a ProxylessNAS/Once-for-All YAML lookup table ({key: {count, mean, var or std}}, ms)."""
+    from profiler.tables.lut import import_lut
+
     table = import_lut(lut, device_name or lut.stem)
     _save_table(table, output, [lut], force)
     click.echo(f"wrote {output}: {len(table)} blocks; "
@@ -190,6 +199,8 @@ def import_lut_cmd(lut, output, device_name, force):
 @force_option
 def merge(tables, output, force):
     """Merge tables measured the same way (later tables win on shared keys)."""
+    from profiler.tables.table import LatencyTable
+
     merged = LatencyTable.load(tables[0])
     for path in tables[1:]:
         merged = merged.merge(LatencyTable.load(path))
@@ -200,6 +211,8 @@ def merge(tables, output, force):
 def _save_table(table: LatencyTable, output: Path, inputs, force: bool) -> None:
     """A table made from other files (imported, merged): no raw samples of its own, so a table's
     samples left at `output` described the old table and go with it."""
+    from profiler.tables.table import samples_path
+
     claim(output, inputs, force, companions=[samples_path(output)])
     with writing(output, click.get_current_context().command_path):
         table.save(output)
@@ -281,6 +294,7 @@ def _space_name(given, *sources) -> str:
 def _sources(table_path, predictor_path):
     """(the latency source, its table or None, its predictor or None), each file read once."""
     from predictors import open_source
+    from profiler.tables.latency import Filled
 
     source = open_source(table_path, predictor_path)
     if isinstance(source, Filled):
@@ -301,6 +315,8 @@ def _sources(table_path, predictor_path):
 def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
           seed, resolution):
     """Measure random whole networks and compare them with a table's sums and a predictor."""
+    import numpy as np
+
     from profiler.devices.check import check_networks  # torch: only when checking
 
     _, table, predictor = _sources(table_path, predictor_path)

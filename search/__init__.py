@@ -10,17 +10,35 @@ The plugin API, usable from a user's own supernet and training loop:
     MixedOp({name: module}) with .alpha, .sample(gates), .set_arch_grad(), .rescale_alpha()
     GateSampler(mode, seed).path(alpha) / .arch(alpha) -> Gates
     LatencyLoss(form, target_ms)(ce, expected) and .update(expected) (budget's dual ascent)
+
+Names load on first use (each from its module below), so `pxsearch --help` starts without torch.
 """
 
-from .distributed import World, join
-from .gates import MODES, GateSampler, Gates, binary_connect
-from .latency import ExpectedLatency
-from .loss import FORMS, LatencyLoss
-from .mixed_op import MixedOp
-from .run import RetrainConfig, SearchResult, check_search, run_search
-from .supernet import Supernet
-from .trainer import SearchConfig
+import importlib
+
+_WHERE = {
+    "World": "distributed", "join": "distributed",
+    "GateSampler": "gates", "Gates": "gates", "binary_connect": "gates",
+    "ExpectedLatency": "latency",
+    "LatencyLoss": "loss",
+    "MixedOp": "mixed_op",
+    "SearchResult": "run", "check_search": "run", "run_search": "run",
+    "Supernet": "supernet",
+    "FORMS": "config", "MODES": "config", "RetrainConfig": "config", "SearchConfig": "config",
+}
 
 __all__ = ["ExpectedLatency", "FORMS", "GateSampler", "Gates", "LatencyLoss", "MODES", "MixedOp",
            "RetrainConfig", "SearchConfig", "SearchResult", "Supernet", "World", "binary_connect",
            "check_search", "join", "run_search"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

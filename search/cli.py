@@ -10,31 +10,30 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-import predictors
 from profiler import __version__
 from profiler.console import run
 from profiler.errors import ToolError, UserError
 from profiler.space.spaces import get_space, with_resolution
 
-from . import distributed
-from .data import load_data
-from .gates import MODES
-from .latency import ExpectedLatency
-from .loss import FORMS
-from .retrain import RETRAIN_LR
-from .run import RetrainConfig, check_search, run_search
-from .trainer import SearchConfig
-from .training import PRECISIONS
+# Torch, the data and the search load when a search starts, not for --help or a bad option.
+from .config import FORMS, MODES, PRECISIONS, RETRAIN_LR, RetrainConfig, SearchConfig
+
+if TYPE_CHECKING:
+    from .latency import ExpectedLatency
 
 DEFAULTS = SearchConfig(target_ms=1.0)
 
 
 def _space_and_latency(table_path, predictor_path, space_name, resolution):
-    source = predictors.open_source(table_path, predictor_path)
+    from predictors import open_source
+
+    from .latency import ExpectedLatency
+
+    source = open_source(table_path, predictor_path)
     if space_name is None and not source.space:
         raise UserError(f"{table_path or predictor_path} records no search space; pass --space")
     space_name = with_resolution(space_name or source.space, resolution)
@@ -122,6 +121,12 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
     (derived.pt) and exported (derived.onnx)."""
+    import torch
+
+    from . import distributed
+    from .data import load_data
+    from .run import check_search
+
     under_torchrun = "WORLD_SIZE" in os.environ
     if nproc > 1 and under_torchrun:
         raise UserError("--nproc starts processes itself; under torchrun, give --nproc-per-node "
@@ -187,6 +192,8 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _search(world, space_name, latency, source, data, config, retrain_config, quiet, out, options):
+    from .run import run_search
+
     say = click.echo if world.main else (lambda *a, **k: None)
     target = config.target_ms
 

@@ -20,7 +20,8 @@ import torch
 
 from profiler.errors import UserError
 
-MODES = ("two", "full_v2", "full", "reinforce")
+from .config import MODES
+
 
 
 @dataclass(frozen=True)

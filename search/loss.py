@@ -17,21 +17,8 @@ import math
 
 import torch
 
-from profiler.errors import UserError
+from .config import check_loss
 
-FORMS = ("budget", "add#linear", "mul#log")
-
-
-def check_loss(form: str, target_ms: float) -> None:
-    """Refuse a loss form that is unknown or cannot work with this target."""
-    if form not in FORMS:
-        raise UserError(f"unknown loss {form!r}; known: {', '.join(FORMS)}")
-    if not (target_ms > 0 and math.isfinite(target_ms)):
-        raise UserError(f"target latency must be a positive number of ms, got {target_ms!r}")
-    if form == "mul#log" and target_ms <= 1.0:
-        # log E / log T flips sign below 1 ms: a faster network would then cost more.
-        raise UserError(f"loss mul#log needs a target above 1 ms (log of the latency in ms is "
-                        f"negative below it), got {target_ms:g} ms; use budget or add#linear")
 
 
 class LatencyLoss:

@@ -9,13 +9,12 @@ import torch
 from profiler.build.blocks import build_network
 from profiler.space.spaces import SearchSpace
 
+from .config import RETRAIN_LR
 from .data import Dataset
 from .distributed import World
 from .recipe import init_for_training
 from .training import Trainer
 
-# A single network trains well at a larger step than a supernet of the same depth (recipe.default_lr).
-RETRAIN_LR = 0.05
 
 
 def retrain(space: SearchSpace, choices: list[str], data: Dataset, epochs: int, batch_size: int = 64,

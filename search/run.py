@@ -30,28 +30,18 @@ from profiler.devices.session import check_supported
 from profiler.errors import UserError
 from profiler.files import atomic_path
 from profiler.outputs import claim, remove_stale, writing
-from profiler.records import check_fields, spec
 from profiler.space.arch import save_arch
 from profiler.space.spaces import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
 from profiler.tables.latency import LatencySource
 
+from .config import RetrainConfig, SearchConfig
 from .data import Dataset, load_data
 from .derive import check_reachable
 from .distributed import World
 from .figure import write_architecture_svg
 from .latency import ExpectedLatency
-from .retrain import RETRAIN_LR, retrain
-from .trainer import SearchConfig, Searcher, check_fits, check_resumable, read_checkpoint
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """Training the derived network from scratch after the search (epochs 0: not retrained)."""
-    epochs: int = spec(15, ge=0, le=100_000)
-    lr: float = spec(RETRAIN_LR, gt=0, le=100)
-
-    def __post_init__(self):
-        check_fields(self)
+from .retrain import retrain
+from .trainer import Searcher, check_fits, check_resumable, read_checkpoint
 
 
 @dataclass

@@ -30,19 +30,19 @@ from tqdm import tqdm
 
 from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
-from profiler.limits import MAX_SEED
 from profiler.records import check_fields, load_record, spec
 from profiler.space.spaces import SearchSpace
 
+from .config import SearchConfig
 from .data import Dataset, Split
 from .derive import check_derived, most_likely_within
 from .distributed import World
-from .gates import MODES, GateSampler
+from .gates import GateSampler
 from .latency import ExpectedLatency
-from .loss import FORMS, LatencyLoss, check_loss
+from .loss import LatencyLoss
 from .recipe import default_lr, init_for_training
 from .supernet import Supernet
-from .training import PRECISIONS, Trainer, correct
+from .training import Trainer, correct
 
 # Below this multiple of chance accuracy, a supernet has learned nothing usable to choose by.
 CHANCE_MARGIN = 1.5
@@ -51,40 +51,6 @@ RECALIBRATION_IMAGES = 256
 # 2: weight optimizer with two parameter groups (recipe.sgd); 3: the supernet's fixed layers are
 # `prefix` and `head`; 4: the learning-rate scheduler's state, the number of processes
 CHECKPOINT_VERSION = 4
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything that decides what a search computes (a resume must match it). Checked when made:
-    a bad value is a UserError (a ValueError) naming the field."""
-    target_ms: float = spec(gt=0)
-    mode: str = spec("two", choices=MODES)
-    loss: str = spec("budget", choices=FORMS)
-    # Defaults sized for `tiny` on digits: a search of a few minutes on two CPU cores.
-    epochs: int = spec(20, ge=0, le=100_000)
-    warmup_epochs: int = spec(5, ge=0, le=100_000)
-    batch_size: int = spec(32, ge=1, le=1_000_000)  # the global batch, over all processes
-    lr: float | None = spec(None, gt=0, le=100)  # None: recipe.default_lr for the space and batch
-    momentum: float = spec(0.9, ge=0, le=1)
-    weight_decay: float = spec(4e-5, ge=0, le=1)
-    arch_lr: float = spec(0.15, gt=0, le=100)  # far above the paper's 1e-3: hundreds of steps
-    arch_every: int = spec(1, ge=1, le=100_000)
-    lam: float | None = spec(None, ge=0, le=1e6)  # add#linear's lambda / budget's starting one
-    beta: float = spec(0.6, gt=0, le=10)  # mul#log's exponent
-    dual_lr: float = spec(0.1, gt=0, le=100)  # budget's dual ascent step on the relative excess
-    rho: float = spec(5.0, ge=0, le=1e6)  # budget's quadratic (augmented Lagrangian) weight
-    # budget's derived architecture this close to the target; a target no architecture comes this
-    # close to is refused before any search (search/derive.py)
-    budget_tolerance: float = spec(0.01, gt=0, le=1)
-    rl_samples: int = spec(4, ge=1, le=10_000)
-    reward_exponent: float = spec(0.07, ge=0, le=10)  # w in acc * (T / LAT) ** w
-    baseline_decay: float = spec(0.9, ge=0, le=1)
-    precision: str = spec("fp32", choices=PRECISIONS)  # bf16: autocast in forward passes
-    seed: int = spec(0, ge=0, le=MAX_SEED)
-
-    def __post_init__(self):
-        check_fields(self)
-        check_loss(self.loss, self.target_ms)
 
 
 def check_fits(space: SearchSpace, data: Dataset, config: SearchConfig, world_size: int) -> None:

@@ -22,7 +22,6 @@ from .data import Dataset, Split
 from .distributed import World
 from .recipe import LABEL_SMOOTHING, schedule, sgd
 
-PRECISIONS = ("fp32", "bf16")
 
 
 def _read_state(path: Path) -> dict | None:

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from profiler.space.spaces import get_space
+from search.config import SearchConfig
 from search.data import Split, load_data
 from search.latency import ExpectedLatency
 from search.recipe import default_lr, init_for_training, schedule, sgd
 from search.supernet import Supernet
-from search.trainer import SearchConfig, Searcher
+from search.trainer import Searcher
 
 from search_fixtures import synthetic_table
 

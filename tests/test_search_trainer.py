@@ -11,9 +11,10 @@ import torch
 
 from profiler.errors import UserError
 from profiler.space.spaces import get_space
+from search.config import SearchConfig
 from search.data import load_data
 from search.latency import ExpectedLatency
-from search.trainer import SearchConfig, Searcher
+from search.trainer import Searcher
 
 from search_fixtures import synthetic_table
 

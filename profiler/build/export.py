@@ -14,7 +14,6 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
@@ -108,6 +107,8 @@ def cache_dir() -> Path:
 def block_file(spec: BlockSpec, runtime, batch: int = 1) -> Path:
     """The exported model of one block for `runtime` (a device runtime: its model format), from
     the cache or exported now."""
+    from importlib.metadata import version  # not at the top: a runtime's suffix needs none of it
+
     fmt = runtime.format
     # The whole spec, not only its key: a key does not say a conv's activation (profiler/space/kinds/conv.py).
     tag = f"{spec!r}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
