@@ -27,5 +27,6 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/validate
 	$(BIN)/pxprof validate --device cpu --table $(DEMO)/cpu-tiny.csv \
 		--predictor $(DEMO)/cpu-tiny.predictor.json --networks 10 -o $(DEMO)/validate
-	$(BIN)/pxsearch --predictor $(DEMO)/cpu-tiny.predictor.json --target-latency 40% \
+	$(BIN)/pxsearch --latency-table $(DEMO)/cpu-tiny.csv --predictor $(DEMO)/cpu-tiny.predictor.json \
+		--target-latency 40% \
 		--measure-on cpu -o $(DEMO)/search --resume

@@ -46,7 +46,7 @@ def main():
         print(report.strip())
         df = pd.read_csv(out / "report" / "report.csv")
         floor = df["retest"].mean()
-        for method in ("table_ms", "predictor_ms", "flops_ms"):
+        for method in ("table_ms", "predictor_ms", "calibrated_table_ms", "flops_ms"):
             mape = (df[method] / df["measured_ms"] - 1).abs().mean()
             print(f"{method[:-3]}: MAPE {mape:.2%} = {mape / floor:.2f}x the floor ({floor:.2%})")
 

@@ -2,7 +2,8 @@
 
 Fresh random networks of the space (none of those a calibration was fitted on) are measured on the
 device and set beside each method: the table's plain block sum, the predictor (calibrated when it
-is), and a FLOPs-proportional baseline (latency = k * MACs, with k from the calibration networks,
+is), the table's blocks through the predictor's calibration (what pxsearch prices given both), and
+a FLOPs-proportional baseline (latency = k * MACs, with k from the calibration networks,
 or else from the predictor's own block sums).
 
 Every network is measured twice, in two passes one after the other, and the ground truth is the
@@ -20,6 +21,7 @@ import numpy as np
 
 from profiler.files import atomic_path, write_text
 from profiler.space.spaces import SearchSpace
+from profiler.tables.latency import Filled
 
 from .features import FEATURES, feature_matrix
 
@@ -96,6 +98,9 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
                                      passes=2, checkpoint=out_dir / SAMPLES)
     measured = (first + second) / 2
     rate = flops_rate(predictor, space, archs)
+    # The table's blocks through the predictor's calibration: what pxsearch prices given both.
+    calibrated_table = Filled(table, predictor) if table is not None and predictor.calibration \
+        else None
     rows = []
     for choices, ms, a, b in zip(archs, measured, first, second):
         row = {"arch": " ".join(choices), "measured_ms": ms, "measured_1_ms": a,
@@ -103,10 +108,12 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
         if table is not None:
             row["table_ms"] = table.architecture_latency(space, choices)
         row["predictor_ms"] = predictor.architecture_latency(space, choices)
+        if calibrated_table is not None:
+            row["calibrated_table_ms"] = calibrated_table.architecture_latency(space, choices)
         row["flops_ms"] = rate * mmacs(space, choices)
         rows.append(row)
     df = pd.DataFrame(rows)
-    methods = [c for c in ("table_ms", "predictor_ms", "flops_ms") if c in df]
+    methods = [c for c in LABELS if c.endswith("_ms") and c in df]
     summary = {"retest": retest(first, second)} | \
         {m: metrics(df[m].to_numpy(), measured) for m in methods}
     write_text(out_dir / "report.csv", df.to_csv(index=False, float_format="%.6g"))
@@ -117,7 +124,8 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
     return rows, summary
 
 
-LABELS = {"retest": "test–retest", "table_ms": "table sum", "predictor_ms": "predictor", "flops_ms": "FLOPs baseline"}
+LABELS = {"retest": "test–retest", "table_ms": "table sum", "predictor_ms": "predictor",
+          "calibrated_table_ms": "table calibrated", "flops_ms": "FLOPs baseline"}
 
 
 def _scatter(df, methods, path: Path, title: str) -> None:

@@ -162,10 +162,12 @@ def test_predict_export_validate(run, tmp_path, small_space):
     rows = validated.stdout.splitlines()
     # The device's own noise comes first: every method is read against it.
     assert rows[2].startswith("test–retest")
-    assert all(m in validated.stdout for m in ("table sum", "predictor", "FLOPs baseline"))
+    assert all(m in validated.stdout for m in ("table sum", "predictor", "table calibrated",
+                                               "FLOPs baseline"))
     report = pd.read_csv(tmp_path / "report" / "report.csv")
     assert list(report.columns) == ["arch", "measured_ms", "measured_1_ms", "measured_2_ms",
-                                    "retest", "table_ms", "predictor_ms", "flops_ms"]
+                                    "retest", "table_ms", "predictor_ms", "calibrated_table_ms",
+                                    "flops_ms"]
     assert len(report) == 3 and (report["measured_ms"] > 0).all()
     both = report[["measured_1_ms", "measured_2_ms"]]
     assert np.allclose(report["measured_ms"], both.mean(axis=1), rtol=1e-4)

@@ -80,11 +80,6 @@ class DeviceProfile:
                 parse_key(self.reference)
             except UserError as exc:
                 raise UserError(f"reference: {exc}") from None
-            # Measured: a low quantile of ratios picks the samples where the reference alone
-            # was slowed, and its test-retest error was 20x that of either alone.
-            if self.quantile != 0.5:
-                raise UserError("reference: a reference block needs the median (quantile 0.5); "
-                                "a lower quantile is the other way to a steady latency")
 
     def _check_transport(self):
         if self.transport == "ssh":

@@ -13,11 +13,10 @@ An attempt is complete when it has `rounds` rounds; a key needs work until it ha
 attempt steady enough (IQR/median ≤ max_spread) or has used its retries.
 
 With a reference (a device profile's `reference` block), each sample is taken right after one
-of the reference. A model's latency relative to it (each sample over the reference's sample
-before it) does not move when the whole device speeds up or slows down, as a shared CPU does
-within a second, or a phone as it heats up. Times the reference's median over the run, it is
-the model's latency at one device speed, the run's: that is what a table's rows and a run's
-statistics hold, and `relative` puts another run's models on the speed of a table.
+of the reference. A model's latency over the reference's, taken side by side, does not move when
+the whole device speeds up or slows down between runs (a phone heating up, a shared CPU whose
+clock follows its neighbours' load); times the reference's latency in a table's run, it is the
+model's latency at the device speed of that table (`relative`, and measure.Timed.at).
 
 History: 1 (pxnas 0.1) first version; 2 adds the reference and the quantile. Version 1 files are
 read as version 2 without a reference, with the median.
@@ -26,10 +25,11 @@ read as version 2 without a reference, with the median.
 from __future__ import annotations
 
 import json
-import statistics
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from profiler.errors import UserError
 from profiler.files import write_text
@@ -171,63 +171,50 @@ class Samples:
         with self.lock:
             self.data.setdefault("drift", []).append(event)
 
-    def reference_ms(self) -> float | None:
-        """The reference's median over this run (every sample taken of it), or None."""
-        refs = [t for block in self.data["blocks"].values() for a in block["attempts"]
-                for r in a.get("ref") or [] for t in r]
-        return statistics.median(refs) if refs else None
-
-    @staticmethod
-    def _relative(attempt: dict) -> list[float] | None:
-        """Each sample of an attempt over the reference's sample before it, or None."""
-        if not attempt.get("ref"):
-            return None
-        return [t / r for times, refs in zip(attempt["rounds"], attempt["ref"])
-                for t, r in zip(times, refs)]
-
     @property
     def quantile(self) -> float:
         """The quantile of an entry's samples taken as its latency."""
         return self.data["method"]["quantile"]
 
-    def relative(self, key: str) -> float | None:
-        """`key`'s latency relative to the reference in its best attempt (that quantile of its
-        samples over the reference's), or None when the reference was not timed."""
-        measurement, attempt = self._best(key)
-        return measurement.quantile(self.quantile) if attempt and attempt.get("ref") else None
+    def reference_ms(self) -> float | None:
+        """The reference's latency over this run (that quantile of every sample taken of it),
+        or None."""
+        refs = [t for block in self.data["blocks"].values() for a in block["attempts"]
+                for r in a.get("ref") or [] for t in r]
+        return float(np.quantile(refs, self.quantile)) if refs else None
 
-    def _best(self, key: str, scale: float = 1.0) -> tuple[Measurement, dict] | tuple[None, None]:
-        """The steadiest complete attempt of `key` as a Measurement, and the attempt. Its samples
-        are as taken, or, when a reference was timed, relative to it times `scale` (a spread
-        does not depend on the scale)."""
-        done = []
-        for a in self.attempts(key):
-            if len(a["rounds"]) >= self.rounds:
-                rel = self._relative(a)
-                times = [r * scale for r in rel] if rel else [t for r in a["rounds"] for t in r]
-                done.append((Measurement(key, tuple(times), a["warmup"], a["inner"]), a))
+    def relative(self, key: str) -> float | None:
+        """`key`'s latency over the reference's, each the quantile of its samples in `key`'s
+        best attempt (taken side by side), or None when the reference was not timed."""
+        measurement, attempt = self._best(key)
+        if not attempt or not attempt.get("ref"):
+            return None
+        refs = [t for r in attempt["ref"] for t in r]
+        return measurement.quantile(self.quantile) / float(np.quantile(refs, self.quantile))
+
+    def _best(self, key: str) -> tuple[Measurement, dict] | tuple[None, None]:
+        """The steadiest complete attempt of `key` as a Measurement, and the attempt."""
+        done = [(Measurement(key, tuple(t for r in a["rounds"] for t in r), a["warmup"],
+                             a["inner"]), a)
+                for a in self.attempts(key) if len(a["rounds"]) >= self.rounds]
         return min(done, key=lambda d: d[0].spread) if done else (None, None)
 
-    def best(self, key: str, scale: float | None = None) -> Measurement | None:
-        """`key`'s steadiest measurement, at the run's device speed (`scale`: the reference's
-        median over the run, when it is known already) where a reference was timed."""
-        return self._best(key, scale or self.reference_ms() or 1.0)[0]
+    def best(self, key: str) -> Measurement | None:
+        return self._best(key)[0]
 
     def needs_work(self, key: str) -> bool:
         method, attempts = self.data["method"], self.attempts(key)
         if not attempts or len(attempts[-1]["rounds"]) < method["rounds"]:
             return True
-        return self._best(key)[0].spread > method["max_spread"] and \
-            len(attempts) <= method["retries"]
+        return self.best(key).spread > method["max_spread"] and len(attempts) <= method["retries"]
 
     def table(self, specs: list[BlockSpec]) -> LatencyTable:
         with self.lock:
-            max_spread, scale = self.data["method"]["max_spread"], self.reference_ms()
-            rows = [measurement_row(self.best(s.key, scale), max_spread, self.quantile)
-                    for s in specs
+            max_spread = self.data["method"]["max_spread"]
+            rows = [measurement_row(self.best(s.key), max_spread, self.quantile) for s in specs
                     if s.key in self.data["blocks"] and not self.needs_work(s.key)]
             reference = {"reference": self.data["method"]["reference"] or None,
-                         "reference_ms": scale}
+                         "reference_ms": self.reference_ms()}
             return LatencyTable.from_rows(rows, self.data["space"],
                                           self.data["fingerprint"] | reference)
 
