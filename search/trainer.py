@@ -275,8 +275,10 @@ class Searcher(Trainer):
                               f"validation accuracy {row['val_acc']:.3f}; E[LAT] "
                               f"{row['expected_latency_ms']:.4g} ms", file=sys.stderr)
                 if self.out_dir and self.world.main:
-                    self.write_log()
+                    # The checkpoint first: the log is a view of its rows, so a process killed
+                    # between the two never leaves a log without the checkpoint it describes.
                     self.save_checkpoint()
+                    self.write_log()
         finally:
             bar.close()
         return self._final(self.derive())
