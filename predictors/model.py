@@ -6,6 +6,11 @@ enough rows may instead get another registered model (a tree ensemble), when cro
 that kind's blocks says it predicts them better. The linear model wins ties: it extrapolates to
 widths and resolutions beyond the table, which trees cannot.
 
+A predictor keeps the latency of each block of its table as measured (`measured`) and prices those
+blocks by it: a measurement of the very block is a better estimate than any regression of it (the
+regression's residuals there are bias, not noise). The regression prices only the blocks beyond
+the table (other widths, resolutions, kernels); its cross-validated error is the error on those.
+
 A `Predictor` adds what a user needs to trust it: the table it was fitted on (sha256), the
 device fingerprint, and its cross-validated error, overall and per block kind for each model
 tried. It is saved as JSON and never unpickled.
@@ -14,8 +19,9 @@ File history: 1 (pxnas 0.1) first version; 2 adds `calibration` (null, or the ca
 block sums to whole networks measured end to end: form, scale, per_call_ms, each form's
 leave-one-out error, the networks and the device they were measured on) and `sha256`, the
 checksum of the rest (sorted-key JSON); 3 adds `by_kind` (block kind: {"model": name, and that
-model's fitted state}) for the kinds that use a model other than the shared linear one. Versions 1
-and 2 are still read.
+model's fitted state}) for the kinds that use a model other than the shared linear one; 4 adds
+`measured` ({key: ms} of the blocks of its table, priced as measured). Versions 1 to 3 are still
+read (they price every block by the regression).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from profiler.errors import UserError
+from profiler.limits import MAX_BLOCK_MS, MIN_BLOCK_MS
 from profiler.files import write_json, write_text
 from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import BlockSpec, parse_key
@@ -44,8 +51,8 @@ from .features import FEATURES, feature_matrix
 from .regressors import REGISTRY, LatencyRegressor, _number
 
 FORMAT = "pxnas-predictor"
-VERSION = 3
-READS = (1, 2, 3)
+VERSION = 4
+READS = (1, 2, 3, 4)
 MODEL = LatencyRegressor.name
 # A kind needs this many blocks before another model is tried on it: fewer cannot be split into
 # folds that each teach a tree something.
@@ -91,6 +98,7 @@ class Predictor(LatencySource):
     calibration: Calibration | None = None
     calibration_info: dict | None = None  # form, cv, networks, fingerprint
     by_kind: dict = field(default_factory=dict)  # block kind: a fitted regressor of another model
+    measured: dict[str, float] = field(default_factory=dict)  # key: ms of its table's blocks
 
     source = "the predictor"
 
@@ -103,7 +111,16 @@ class Predictor(LatencySource):
         return LatencyRegressor.from_json({"coef": self.coef, "intercept_ms": self.intercept_ms})
 
     def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
-        """Latency (ms) of each block measured alone, as a table would hold it."""
+        """Latency (ms) of each block measured alone, as a table would hold it: measured where
+        its table measured it, regressed elsewhere."""
+        ms = np.array([self.measured.get(s.key, np.nan) for s in specs])
+        beyond = np.flatnonzero(np.isnan(ms))
+        if len(beyond):
+            ms[beyond] = self.regressed([specs[i] for i in beyond])
+        return ms
+
+    def regressed(self, specs: list[BlockSpec]) -> np.ndarray:
+        """The regression's latency (ms) of each block, measured or not."""
         X = feature_matrix(specs)
         ms = self.regressor().predict(X)
         for kind, reg in self.by_kind.items():
@@ -147,10 +164,12 @@ class Predictor(LatencySource):
             info = None if cal is None else {k: v for k, v in cal.items()
                                              if k not in ("scale", "per_call_ms")}
             by_kind = _load_kinds(record.by_kind)
+            measured = _load_measured(record.measured)
         except (KeyError, TypeError, ValueError, UserError) as exc:
             raise UserError(f"{where} ({exc})") from None
         pred = cls(dict(zip(FEATURES, map(float, linear.coef_))), linear.intercept_, record.space,
-                   record.fingerprint, record.table_sha256, record.cv, calibration, info, by_kind)
+                   record.fingerprint, record.table_sha256, record.cv, calibration, info, by_kind,
+                   measured)
         pred.source = str(path)
         return pred
 
@@ -169,9 +188,22 @@ class _PredictorFile:
     cv: dict
     calibration: dict | None = None
     by_kind: dict[str, dict] = spec(default_factory=dict)
+    measured: dict[str, float] = spec(default_factory=dict)
 
     def __post_init__(self):
         check_fields(self)
+
+
+def _load_measured(data: dict) -> dict[str, float]:
+    """Checked as a table's entries are: keys that parse, latencies a device can take."""
+    measured = {}
+    for key, ms in data.items():
+        parse_key(key)
+        measured[key] = _number(ms, f"measured {key}")
+        if not MIN_BLOCK_MS <= measured[key] <= MAX_BLOCK_MS:
+            raise ValueError(f"measured {key}: {ms!r} ms is not a latency a block takes "
+                             f"({MIN_BLOCK_MS:g} to {MAX_BLOCK_MS:g} ms)")
+    return measured
 
 
 def _load_kinds(data) -> dict:
@@ -261,4 +293,5 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
     return Predictor(coef=dict(zip(FEATURES, map(float, reg.coef_))), intercept_ms=reg.intercept_,
                      space=table.space, fingerprint=json.loads(json.dumps(fp, default=str)),
                      table_sha256=digest.hexdigest(),
-                     cv={"folds": folds, **_errors(y, cv_pred), "kinds": kinds}, by_kind=by_kind)
+                     cv={"folds": folds, **_errors(y, cv_pred), "kinds": kinds}, by_kind=by_kind,
+                     measured=dict(zip(map(str, keys), map(float, y))))

@@ -2,7 +2,8 @@
 
 Fresh random networks of the space (none of those a calibration was fitted on) are measured on the
 device and set beside each method: the table's plain block sum, the predictor (calibrated when it
-is), the table's blocks through the predictor's calibration (what pxsearch prices given both), and
+is), the table's blocks through the predictor's calibration (what pxsearch prices given both;
+shown when the table is not the one the predictor was fitted on, which it prices as measured), and
 a FLOPs-proportional baseline (latency = k * MACs, with k from the calibration networks,
 or else from the predictor's own block sums).
 
@@ -98,9 +99,11 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
                                      passes=2, checkpoint=out_dir / SAMPLES)
     measured = (first + second) / 2
     rate = flops_rate(predictor, space, archs)
-    # The table's blocks through the predictor's calibration: what pxsearch prices given both.
+    # The table's blocks through the predictor's calibration: what pxsearch prices given both;
+    # the predictor itself when the table is the one it was fitted on (it prices those blocks as
+    # measured).
     calibrated_table = Filled(table, predictor) if table is not None and predictor.calibration \
-        else None
+        and _beyond(table, predictor) else None
     rows = []
     for choices, ms, a, b in zip(archs, measured, first, second):
         row = {"arch": " ".join(choices), "measured_ms": ms, "measured_1_ms": a,
@@ -122,6 +125,12 @@ def validate(profile, space: SearchSpace, predictor, table, n: int, seed: int,
              f"(bars: the two measurements; test–retest error median "
              f"{summary['retest']['median_ape']:.1%})")
     return rows, summary
+
+
+def _beyond(table, predictor) -> bool:
+    """Whether the table holds a block that the predictor prices otherwise."""
+    return any(predictor.measured.get(key) != ms
+               for key, ms in zip(table.keys, table.df["latency_ms"].to_numpy(float)))
 
 
 LABELS = {"retest": "test–retest", "table_ms": "table sum", "predictor_ms": "predictor",

@@ -16,7 +16,7 @@ from predictors import LatencyRegressor, Predictor, fit_table
 from predictors.calibration import fit_calibration
 from profiler.errors import UserError
 from profiler.space.spaces import get_space, space_from_dict
-from profiler.tables.latency import Calibration
+from profiler.tables.latency import Calibration, Filled
 from profiler.tables.table import LatencyTable
 from search.latency import ExpectedLatency
 
@@ -103,6 +103,8 @@ def test_predictor_files(tmp_path, run):
                           (data | {"intercept_ms": -0.1}, "non-negative"),
                           (data | {"intercept_ms": "0.1"}, "expected a number"),
                           (data | {"calibration": {"scale": 0, "per_call_ms": 0}}, "scale > 0"),
+                          (data | {"measured": {"Conv-input:a": 1.0}}, "Conv-input:a"),
+                          (data | {"measured": {space.blocks()[0].key: 0.0}}, "not a latency"),
                           (data | {"coef": data["coef"] | {"mb_weights": float("nan")}}, "finite")]:
         (tmp_path / "bad.json").write_text(json.dumps(bad))
         with pytest.raises(UserError, match=fragment):
@@ -162,12 +164,16 @@ def test_predict_export_validate(run, tmp_path, small_space):
     rows = validated.stdout.splitlines()
     # The device's own noise comes first: every method is read against it.
     assert rows[2].startswith("test–retest")
-    assert all(m in validated.stdout for m in ("table sum", "predictor", "table calibrated",
-                                               "FLOPs baseline"))
+    assert all(m in validated.stdout for m in ("table sum", "predictor", "FLOPs baseline"))
     report = pd.read_csv(tmp_path / "report" / "report.csv")
+    # The table is the predictor's own: it prices its blocks as measured, so the table through
+    # its calibration is the predictor, and is not shown twice.
+    assert "table calibrated" not in validated.stdout
     assert list(report.columns) == ["arch", "measured_ms", "measured_1_ms", "measured_2_ms",
-                                    "retest", "table_ms", "predictor_ms", "calibrated_table_ms",
-                                    "flops_ms"]
+                                    "retest", "table_ms", "predictor_ms", "flops_ms"]
+    both_files = Filled(LatencyTable.load(tmp_path / "t.csv"), pred)
+    assert np.allclose(report["predictor_ms"], [both_files.architecture_latency(space, a.split())
+                                                for a in report["arch"]], rtol=1e-5)
     assert len(report) == 3 and (report["measured_ms"] > 0).all()
     both = report[["measured_1_ms", "measured_2_ms"]]
     assert np.allclose(report["measured_ms"], both.mean(axis=1), rtol=1e-4)

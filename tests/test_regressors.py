@@ -78,11 +78,14 @@ def test_each_kind_gets_the_model_cross_validation_prefers(tmp_path, run):
     assert f"-> {mbconv['model']}" in proc.stdout and "too few blocks" in proc.stdout
     cv = pd.read_csv(tmp_path / "cv.csv")
     assert set(cv["model"]) == {"positive-linear", mbconv["model"]}
-    assert json.loads((tmp_path / "p.json").read_text())["version"] == 3
-    # What was fitted is what was saved: the file predicts as a fresh fit does.
+    assert json.loads((tmp_path / "p.json").read_text())["version"] == 4
+    # What was fitted is what was saved: the file regresses as a fresh fit does, and prices the
+    # blocks of its table as they were measured.
     specs = space.blocks()
+    np.testing.assert_allclose(stepped.regressed(specs),
+                               fit_table(tmp_path / "step.csv").regressed(specs), rtol=1e-12)
     np.testing.assert_allclose(stepped.block_latencies(specs),
-                               fit_table(tmp_path / "step.csv").block_latencies(specs), rtol=1e-12)
+                               LatencyTable.load(tmp_path / "step.csv").block_latencies(specs))
 
     # One model asked for: used where a kind has blocks enough, the linear one elsewhere.
     forest = fit_table(tmp_path / "step.csv", models=["random-forest"])
