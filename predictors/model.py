@@ -20,12 +20,15 @@ block sums to whole networks measured end to end: form, scale, per_call_ms, each
 leave-one-out error, the networks and the device they were measured on) and `sha256`, the
 checksum of the rest (sorted-key JSON); 3 adds `by_kind` (block kind: {"model": name, and that
 model's fitted state}) for the kinds that use a model other than the shared linear one; 4 adds
-`measured` ({key: ms} of the blocks of its table, priced as measured). Versions 1 to 3 are still
-read (they price every block by the regression).
+`measured` ({key: ms} of the blocks of its table, priced as measured) and, for a predictor adapted
+from another device's (predictors/adapt.py), `prior` (that predictor's file, whole, checksum
+included) and `scales` (the target device's speed over the source's, per feature). Versions 1 to 3
+are still read (they price every block by the regression).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -38,7 +41,7 @@ from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from profiler.errors import UserError
-from profiler.limits import MAX_BLOCK_MS, MIN_BLOCK_MS
+from profiler.limits import MAX_BLOCK_MS, MAX_SCALE, MIN_BLOCK_MS
 from profiler.files import write_json, write_text
 from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import BlockSpec, parse_key
@@ -47,6 +50,7 @@ from profiler.tables.fingerprint import reference_of
 from profiler.tables.latency import Calibration, LatencySource
 from profiler.tables.table import LatencyTable
 
+from .adapt import GROUPS, fit_scales, rescaled
 from .features import FEATURES, feature_matrix
 from .regressors import REGISTRY, LatencyRegressor, _number
 
@@ -99,6 +103,10 @@ class Predictor(LatencySource):
     calibration_info: dict | None = None  # form, cv, networks, fingerprint
     by_kind: dict = field(default_factory=dict)  # block kind: a fitted regressor of another model
     measured: dict[str, float] = field(default_factory=dict)  # key: ms of its table's blocks
+    # Adapted from another device's predictor (predictors/adapt.py): that predictor's file, and
+    # this device's speed over its, per feature (GROUPS), by which its prices are rescaled.
+    prior: dict | None = None
+    scales: dict[str, float] = field(default_factory=dict)
 
     source = "the predictor"
 
@@ -121,6 +129,8 @@ class Predictor(LatencySource):
 
     def regressed(self, specs: list[BlockSpec]) -> np.ndarray:
         """The regression's latency (ms) of each block, measured or not."""
+        if self.prior is not None:
+            return rescaled(self.source_predictor, self.scales, specs)
         X = feature_matrix(specs)
         ms = self.regressor().predict(X)
         for kind, reg in self.by_kind.items():
@@ -129,7 +139,16 @@ class Predictor(LatencySource):
                 ms[rows] = reg.predict(X[rows])
         return ms
 
+    @functools.cached_property
+    def source_predictor(self) -> "Predictor":
+        """The predictor this one was adapted from (its `prior`)."""
+        return Predictor.from_data(dict(self.prior), "its prior")
+
     def save(self, path: Path) -> None:
+        write_json(path, self.to_data())
+
+    def to_data(self) -> dict:
+        """What its file holds."""
         data = asdict(self)
         info = data.pop("calibration_info")
         data["calibration"] = None if self.calibration is None else {**asdict(self.calibration),
@@ -137,11 +156,17 @@ class Predictor(LatencySource):
         data["by_kind"] = {kind: {"model": reg.name, **reg.to_json()}
                            for kind, reg in self.by_kind.items()}
         data = {"format": FORMAT, "version": VERSION, "model": MODEL, **data}
-        write_json(path, data | {"sha256": _checksum(data)})
+        return data | {"sha256": _checksum(data)}
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":
-        data = read_mapping(Path(path), "pxnas predictor")
+        pred = cls.from_data(read_mapping(Path(path), "pxnas predictor"), path)
+        pred.source = str(path)
+        return pred
+
+    @classmethod
+    def from_data(cls, data, path) -> "Predictor":
+        """A predictor from a file's data; `path` names it in messages."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path}: not a pxnas predictor file")
         # A file without a checksum was edited by hand on purpose; a wrong one was damaged.
@@ -165,12 +190,20 @@ class Predictor(LatencySource):
                                              if k not in ("scale", "per_call_ms")}
             by_kind = _load_kinds(record.by_kind)
             measured = _load_measured(record.measured)
+            scales = _load_scales(record.scales, record.prior)
         except (KeyError, TypeError, ValueError, UserError) as exc:
             raise UserError(f"{where} ({exc})") from None
         pred = cls(dict(zip(FEATURES, map(float, linear.coef_))), linear.intercept_, record.space,
                    record.fingerprint, record.table_sha256, record.cv, calibration, info, by_kind,
-                   measured)
-        pred.source = str(path)
+                   measured, record.prior, scales)
+        if pred.prior is not None:
+            try:  # read now: a damaged prior is the file's fault, said when it is loaded
+                prior = pred.source_predictor
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
+            if prior.space != pred.space:
+                raise UserError(f"{where}: its prior is of space {prior.space!r}, it is of "
+                                f"{pred.space!r}")
         return pred
 
 
@@ -189,9 +222,18 @@ class _PredictorFile:
     calibration: dict | None = None
     by_kind: dict[str, dict] = spec(default_factory=dict)
     measured: dict[str, float] = spec(default_factory=dict)
+    prior: dict | None = None
+    scales: dict[str, float] = spec(default_factory=dict)
 
     def __post_init__(self):
         check_fields(self)
+
+
+def _load_scales(data: dict, prior) -> dict[str, float]:
+    if (prior is None) != (not data) or (data and set(data) != set(GROUPS)):
+        raise ValueError(f"a prior needs scales, one for each of {', '.join(GROUPS)}, and "
+                         f"scales a prior")
+    return {g: _number(data[g], f"scale {g}", True, MAX_SCALE) for g in GROUPS} if data else {}
 
 
 def _load_measured(data: dict) -> dict[str, float]:
@@ -253,6 +295,31 @@ def choose_models(keys: np.ndarray, y: np.ndarray, folds: int | str, seed: int,
     return cv_pred, report, by_kind
 
 
+def read_tables(paths: Path | list[Path]) -> tuple[list[Path], LatencyTable]:
+    """The paths, and their tables merged (they must have been measured the same way)."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    table = LatencyTable.load(paths[0])
+    for path in paths[1:]:
+        table = table.merge(LatencyTable.load(path))
+    return paths, table
+
+
+def table_fingerprint(table: LatencyTable) -> dict:
+    """The fingerprint a predictor records of the table(s) it was made from, as plain JSON."""
+    fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+          for k, v in table.fingerprint.items()}
+    if table.reference is None:  # rows at different device speeds (merged tables): none is theirs
+        fp |= {"reference": None, "reference_ms": None}
+    return json.loads(json.dumps(fp, default=str))
+
+
+def files_sha256(paths) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
 def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
               cv_predictions: Path | None = None, models: list[str] | None = None) -> Predictor:
     """Fit a predictor to the latency table(s) at `paths` (merged: they must have been measured
@@ -264,10 +331,7 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
     unknown = [m for m in models if m not in REGISTRY]
     if unknown:
         raise UserError(f"unknown model {unknown[0]!r}; known: {', '.join(REGISTRY)}")
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    table = LatencyTable.load(paths[0])
-    for path in paths[1:]:
-        table = table.merge(LatencyTable.load(path))
+    paths, table = read_tables(paths)
     name = " + ".join(map(str, paths))
     least = len(FEATURES) + 1 if folds == "loo" else max(folds, len(FEATURES) + 1)
     if len(table) < least:
@@ -283,15 +347,24 @@ def fit_table(paths: Path | list[Path], folds: int | str = 5, seed: int = 0,
         write_text(cv_predictions, pd.DataFrame(
             {"key": keys, "model": model, "latency_ms": y, "cv_predicted_ms": cv_pred,
              "ape": np.abs(cv_pred - y) / y}).to_csv(index=False, float_format="%.6g"))
-    fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-          for k, v in table.fingerprint.items()}
-    if table.reference is None:  # rows at different device speeds (merged tables): none is theirs
-        fp |= {"reference": None, "reference_ms": None}
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
     return Predictor(coef=dict(zip(FEATURES, map(float, reg.coef_))), intercept_ms=reg.intercept_,
-                     space=table.space, fingerprint=json.loads(json.dumps(fp, default=str)),
-                     table_sha256=digest.hexdigest(),
+                     space=table.space, fingerprint=table_fingerprint(table),
+                     table_sha256=files_sha256(paths),
                      cv={"folds": folds, **_errors(y, cv_pred), "kinds": kinds}, by_kind=by_kind,
                      measured=dict(zip(map(str, keys), map(float, y))))
+
+
+def adapt_table(prior: Predictor, paths: Path | list[Path]) -> Predictor:
+    """The predictor of the device whose few measured blocks of the prior's space are in the
+    table(s) at `paths`, adapted from `prior` (predictors/adapt.py)."""
+    paths, table = read_tables(paths)
+    if table.space.split("~")[0] != prior.space:  # a sampled or adapted table keeps its space
+        raise UserError(f"{' + '.join(map(str, paths))} was measured for space {table.space!r}, "
+                        f"the predictor adapted from is of {prior.space!r}")
+    y = table.df["latency_ms"].to_numpy(float)
+    scales, cv = fit_scales(prior, [parse_key(k) for k in table.keys], y)
+    return Predictor(coef={f: prior.coef[f] * scales[f] for f in FEATURES},
+                     intercept_ms=prior.intercept_ms * scales["per_call"], space=prior.space,
+                     fingerprint=table_fingerprint(table), table_sha256=files_sha256(paths),
+                     cv=cv, measured=dict(zip(table.keys, map(float, y))), prior=prior.to_data(),
+                     scales=scales)

@@ -105,9 +105,19 @@ def resolution_option(f):
 @cli.command()
 @click.option("--space", "space_name", required=True, help="Preset name or space file.")
 @resolution_option
-def blocks(space_name, resolution):
+@click.option("--informative", type=click.IntRange(1), default=None, metavar="N",
+              help="Only the N blocks that `pxprof adapt --from P.json` would measure.")
+@click.option("--for", "prior_path", type=click.Path(path_type=Path), default=None,
+              metavar="P.json", help="The predictor --informative adapts from.")
+def blocks(space_name, resolution, informative, prior_path):
     """Print the unique block keys of a space, one per line."""
-    for spec in get_space(space_name, resolution).blocks():
+    space = get_space(space_name, resolution)
+    specs = space.blocks()
+    if (informative is None) != (prior_path is None):
+        raise UserError("--informative N and --for P.json go together")
+    if informative is not None:
+        specs = _informative(_prior(prior_path, space), space, informative)
+    for spec in specs:
         click.echo(spec.key)
 
 
@@ -284,6 +294,94 @@ def fit_predictor(table_paths, output, folds, cv_predictions, models, device_nam
     click.echo(f"wrote {output}")
 
 
+def _prior(path: Path, space):
+    """The predictor adapted from, of `space`."""
+    from predictors import Predictor
+
+    prior = Predictor.load(path)
+    if prior.space != space.name:
+        raise UserError(f"the predictor {path} is of space {prior.space!r}, not {space.name!r}")
+    return prior
+
+
+def _informative(prior, space, n: int):
+    from predictors.adapt import informative
+
+    return informative(prior, space.blocks(), n)
+
+
+@cli.command()
+@click.option("--from", "prior_path", type=click.Path(path_type=Path), required=True,
+              metavar="P.json", help="Predictor of another device to adapt from.")
+@click.option("--device", "device_name", default=None, metavar="DEVICE",
+              help="The new device: measure --blocks blocks (unless --table gives them) and "
+                   "--networks whole networks on it.")
+@device_options
+@click.option("--table", "table_paths", type=click.Path(path_type=Path), multiple=True,
+              help="A few measured entries of the new device instead (a partial table, or a "
+                   "published lookup table cut down); repeatable.")
+@click.option("--space", "space_name", default=None, help="Space (default: the predictor's).")
+@click.option("--blocks", "n_blocks", type=click.IntRange(1), default=20, show_default=True,
+              help="Blocks to measure on --device.")
+@click.option("--networks", type=click.IntRange(0), default=5, show_default=True,
+              help="Whole networks to measure on --device for the calibration (0: none).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Predictor to write; the measured blocks go beside it as .blocks.csv.")
+@click.option("--resume", is_flag=True, help="Complete an interrupted adaptation's block table.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@force_option
+def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space_name, n_blocks,
+          networks, output, resume, seed, force):
+    """Adapt another device's predictor to a new device from a few measured blocks."""
+    import time
+
+    from predictors import calibrate
+    from predictors.model import adapt_table
+
+    start = time.perf_counter()
+    if not table_paths and not device_name:
+        raise UserError("give the new device: --device D (blocks measured on it) or --table "
+                        "FEW.csv (a few of its measured entries)")
+    if device_name and 0 < networks < 3:
+        raise UserError(f"--networks {networks}: a calibration needs at least 3 networks (0: none)")
+    blocks_path = output.with_suffix(".blocks.csv")
+    claim(output, [prior_path, *table_paths], force, resume=resume,
+          companions=[] if table_paths else [blocks_path])
+    from predictors import Predictor
+
+    prior = Predictor.load(prior_path)
+    # The space is needed to measure on the device; a table of a few entries names its own.
+    space = get_space(_space_name(space_name, prior)) if device_name else None
+    if space is not None and prior.space != space.name:
+        raise UserError(f"the predictor {prior_path} is of space {prior.space!r}, not "
+                        f"{space.name!r}")
+    profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
+    if not table_paths:
+        from profiler.devices.measure import measure as measure_table
+
+        chosen = _informative(prior, space, n_blocks)
+        measure_table(profile, space, blocks_path, resume=resume, specs=chosen,
+                      label=f"{space.name}~adapt{n_blocks}", force=force, inputs=[prior_path])
+        table_paths = (blocks_path,)
+    predictor = adapt_table(prior, list(table_paths))
+    cv = predictor.cv
+    click.echo(f"adapted from {prior_path} ({prior.fingerprint.get('device', '?')}) with "
+               f"{len(predictor.measured)} measured blocks: leave-one-out error per block of the "
+               f"rest mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}; the new device runs at "
+               f"{cv['common_scale']:.3g}x the source's latency, per operator "
+               + ", ".join(f"{g} {a:.3g}x" for g, a in predictor.scales.items()))
+    if profile is not None and networks:
+        predictor = calibrate(predictor, profile, space, networks, seed)
+        info, cal = predictor.calibration_info, predictor.calibration
+        click.echo(f"calibration on {networks} networks measured on {profile.name}: "
+                   f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
+                   f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error per network "
+                   f"{info['cv_mape'][info['form']]:.1%}")
+    with writing(output, "pxprof adapt"):
+        predictor.save(output)
+    click.echo(f"wrote {output} in {time.perf_counter() - start:.0f} s")
+
+
 def _space_name(given, *sources) -> str:
     name = given or next((s.space for s in sources if s is not None and s.space), "")
     if not name:
@@ -374,6 +472,9 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
     with writing(output, "pxprof export"):
         export(build_network(space, choices), shape, by_suffix[output.suffix], output)
     click.echo(f"wrote {output}: {space.name}, input {'x'.join(map(str, shape))}")
+
+
+# Architectures in and out: the net.config files of Once-for-All and ProxylessNAS.
 
 
 @cli.command()

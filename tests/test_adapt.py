@@ -1,0 +1,137 @@
+"""A predictor adapted to a new device from another device's and a few measured blocks."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictors import Predictor, fit_table
+from predictors.adapt import GROUPS, informative
+from predictors.features import FEATURES, block_features
+from predictors.model import adapt_table
+from profiler.errors import UserError
+from profiler.space.spaces import get_space
+from profiler.tables.table import LatencyTable, shape_row
+
+from conftest import assert_bad_input
+
+sys.path.insert(0, str(Path(__file__).parent))
+from search_fixtures import FINGERPRINT  # noqa: E402
+from test_predictors import LAW, OVERHEAD, law_table  # noqa: E402
+
+# The new device: the source's law with each operator at another speed (depthwise 7x7 five times
+# slower, pointwise twice, the rest alike), as a phone differs from a desktop CPU.
+SPEED = dict.fromkeys(FEATURES, 1.3) | {"mmacs_dw7": 5.0, "mmacs_pointwise": 2.0}
+
+
+def target_ms(spec):
+    return 1.3 * OVERHEAD + sum(SPEED[k] * LAW[k] * v for k, v in block_features(spec).items())
+
+
+def few_table(space, path, keys):
+    rows = [{"key": s.key, **shape_row(s), "latency_ms": target_ms(s), "samples": 10}
+            for s in space.blocks() if s.key in keys]
+    LatencyTable.from_rows(rows, space.name, FINGERPRINT | {"device": "phone"}).save(path)
+    return path
+
+
+def test_a_few_blocks_carry_the_source_to_the_new_device(tmp_path):
+    space = get_space("tiny")
+    prior = fit_table(law_table(space, tmp_path / "source.csv"))
+    specs = space.blocks()
+    truth = np.array([target_ms(s) for s in specs])
+    errors = {}
+    for n in (3, 10):
+        chosen = informative(prior, specs, n)
+        assert len({s.key for s in chosen}) == n
+        adapted = adapt_table(prior, few_table(space, tmp_path / f"few{n}.csv",
+                                               {s.key for s in chosen}))
+        assert adapted.prior["sha256"] == prior.to_data()["sha256"] and set(adapted.scales) == set(GROUPS)
+        unmeasured = np.array([s.key not in adapted.measured for s in specs])
+        errors[n] = np.abs(adapted.block_latencies(specs) / truth - 1)[unmeasured].mean()
+        # Measured blocks are priced as measured.
+        assert np.allclose(adapted.block_latencies(specs)[~unmeasured], truth[~unmeasured])
+    unchanged = np.abs(prior.block_latencies(specs) / truth - 1).mean()
+    # Ten blocks find each operator's speed; three give the common speed ratio at least.
+    assert errors[10] < 0.02 and errors[3] < unchanged / 2, (errors, unchanged)
+
+    # What is saved predicts as what was fitted, its prior included.
+    adapted.save(tmp_path / "q.json")
+    again = Predictor.load(tmp_path / "q.json")
+    np.testing.assert_allclose(again.block_latencies(specs), adapted.block_latencies(specs))
+    # A damaged prior is refused when the file is read.
+    data = json.loads((tmp_path / "q.json").read_text())
+    data.pop("sha256")
+    data["prior"]["intercept_ms"] += 1
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match="its prior: its checksum does not match"):
+        Predictor.load(tmp_path / "bad.json")
+
+
+def test_adapt_offline_and_online(run, tmp_path, small_space, quick_device):
+    space = get_space(str(small_space))
+    law_table(space, tmp_path / "source.csv")
+    assert run("pxprof", "fit-predictor", "--table", "source.csv", "-o", "p.json").returncode == 0
+    listed = run("pxprof", "blocks", "--space", small_space, "--informative", "4", "--for", "p.json")
+    assert listed.returncode == 0, listed.stderr
+    keys = listed.stdout.split()
+    assert len(keys) == 4 and set(keys) <= {s.key for s in space.blocks()}
+
+    # Offline: a few entries measured by other means.
+    few_table(space, tmp_path / "few.csv", set(keys))
+    offline = run("pxprof", "adapt", "--from", "p.json", "--table", "few.csv", "-o", "q.json")
+    assert offline.returncode == 0, offline.stderr
+    assert "4 measured blocks" in offline.stdout and "leave-one-out" in offline.stdout
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"space": str(small_space),
+                                "choices": [layer.ops[0] for layer in space.layers()]}))
+    predicted = run("pxprof", "predict", "--predictor", "q.json", "--arch", arch)
+    assert predicted.returncode == 0, predicted.stderr
+    truth = sum(target_ms(s) for s in space.network([layer.ops[0] for layer in space.layers()])
+                if s.profiled)
+    assert abs(float(predicted.stdout.split()[0]) / truth - 1) < 0.05
+
+    # Online: the same blocks measured on a device, and three networks for the calibration.
+    online = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
+                 small_space, "--blocks", "4", "--networks", "3", "-o", "d.json")
+    assert online.returncode == 0, online.stderr
+    assert sorted(LatencyTable.load(tmp_path / "d.blocks.csv").keys) == sorted(keys)
+    adapted = Predictor.load(tmp_path / "d.json")
+    assert len(adapted.calibration_info["networks"]) == 3 and len(adapted.measured) == 4
+    # Its block table is the adaptation's checkpoint: taken unless resumed.
+    (tmp_path / "d.json").unlink()
+    again = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
+                small_space, "--blocks", "4", "--networks", "0", "-o", "d.json")
+    assert_bad_input(again, "--resume")
+    resumed = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
+                  small_space, "--blocks", "4", "--networks", "0", "-o", "d.json", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert Predictor.load(tmp_path / "d.json").measured == adapted.measured
+
+
+def test_bad_adaptations_are_refused(run, tmp_path, small_space):
+    tiny = get_space("tiny")
+    law_table(tiny, tmp_path / "source.csv")
+    assert run("pxprof", "fit-predictor", "--table", "source.csv", "-o", "p.json").returncode == 0
+    two = [s.key for s in tiny.blocks()[:2]]
+    few_table(tiny, tmp_path / "two.csv", set(two))
+    small = get_space(str(small_space))
+    few_table(small, tmp_path / "other.csv", {s.key for s in small.blocks()})
+    cases = [
+        (("--table", "two.csv"), "too few"),
+        (("--table", "other.csv"), "space"),
+        (("--device", "cpu", "--space", small_space), "space"),
+        (("--device", "cpu", "--blocks", "0"), "--blocks"),
+        (("--device", "cpu", "--blocks", "1000"), "between 1 and"),
+        (("--device", "cpu", "--networks", "2"), "at least 3"),
+        (("--device", "ssh://nobody@127.0.0.1:1", "--runtime", "onnxruntime", "--blocks", "3"),
+         "127.0.0.1"),
+        ((), "--device D"),
+    ]
+    for args, fragment in cases:
+        assert_bad_input(run("pxprof", "adapt", "--from", "p.json", *args, "-o", "q.json"),
+                         fragment)
+        assert not (tmp_path / "q.json").exists() and not (tmp_path / "q.blocks.csv").exists()
+    assert_bad_input(run("pxprof", "blocks", "--space", "tiny", "--informative", "3"), "--for")
