@@ -477,6 +477,59 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
 # Architectures in and out: the net.config files of Once-for-All and ProxylessNAS.
 
 
+@cli.group("arch")
+def arch_group():
+    """Read and write the net.config files of Once-for-All and ProxylessNAS (every --arch also
+    takes a net.config as it is)."""
+
+
+@arch_group.command("import")
+@click.argument("net_config", type=click.Path(path_type=Path))
+@click.option("--run-config", type=click.Path(path_type=Path), default=None,
+              help="Once-for-All's run.config, for the image size (default: the run.config beside "
+                   "NET_CONFIG, if any).")
+@resolution_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Architecture file to write (arch.json).")
+@force_option
+def arch_import(net_config, run_config, resolution, output, force):
+    """Write the architecture of a net.config in the preset space it belongs to."""
+    from profiler.space.arch import save_arch
+    from profiler.space.netconfig import beside, import_net_config
+
+    run_config = run_config or beside(net_config)
+    claim(output, [net_config, run_config], force)
+    space, choices = import_net_config(net_config, run_config, resolution)
+    with writing(output, "pxprof arch import"):
+        save_arch(output, space.name, choices)
+    skipped = sum(c == "zero" for c in choices)
+    click.echo(f"wrote {output}: {space.name}, {len(choices) - skipped} of {len(choices)} "
+               f"searchable layers")
+
+
+@arch_group.command("export")
+@click.argument("arch_path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="net.config to write: Once-for-All's format for mobilenetv3 spaces, "
+                   "ProxylessNAS's for mobilenetv2 ones.")
+@click.option("--run-config", type=click.Path(path_type=Path), default=None,
+              help="Also write a run.config giving the image size (Once-for-All's).")
+@click.option("--space", "space_name", default=None, help="Override the architecture's space.")
+@force_option
+def arch_export(arch_path, output, run_config, space_name, force):
+    """Write the net.config of an architecture, for Once-for-All's or ProxylessNAS's code."""
+    from profiler.space.netconfig import save_net_config
+
+    for path in (output, run_config):
+        if path is not None:
+            claim(path, [arch_path, run_config if path == output else output], force)
+    space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
+    with writing(output, "pxprof arch export"):
+        save_net_config(output, space, choices, run_config)
+    click.echo(f"wrote {output}" + (f" and {run_config}" if run_config else "")
+               + f": {space.name}")
+
+
 @cli.command()
 @click.option("--device", "device_name", required=True, help="Device profile name or file.")
 @device_options

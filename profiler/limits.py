@@ -12,6 +12,8 @@ MIB = 1 << 20
 MAX_FILE_BYTES = {
     "architecture file": 1 * MIB,    # a space name and one op per layer: a few kB
     "space file": 1 * MIB,           # a backbone and its candidates: under 1 kB
+    "net.config": 1 * MIB,           # Once-for-All's / ProxylessNAS's: about 20 kB
+    "run.config": 1 * MIB,           # a training recipe's settings: under 1 kB
     "device profile": 1 * MIB,       # a few dozen settings: under 1 kB
     "pxnas predictor": 64 * MIB,     # a random forest of a full table: a few hundred kB
     "lookup table": 64 * MIB,        # the published ones hold a few hundred blocks: tens of kB

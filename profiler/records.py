@@ -224,11 +224,11 @@ def _check_shape(data, text: str, path: Path, what: str) -> None:
             stack += [(v, depth + 1) for v in value]
 
 
-def read_mapping(path: Path, what: str):
-    """The data of a JSON (.json) or YAML (any other suffix) file."""
+def read_mapping(path: Path, what: str, json_only: bool = False):
+    """The data of a JSON (.json, or any file with json_only) or YAML (any other suffix) file."""
     path = Path(path)
     text = read_text(path, what)
-    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    kind = "JSON" if json_only or path.suffix.lower() == ".json" else "YAML"
     try:
         data = json.loads(text, object_pairs_hook=_unique) if kind == "JSON" \
             else yaml.load(text, Loader=_Loader)

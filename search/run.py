@@ -7,8 +7,9 @@
 
 Everything is checked before anything is written (bad input raises UserError, a ValueError);
 OUT_DIR then gets, from rank 0 alone: checkpoint.pt and search_log.csv every search epoch,
-retrain.pt every retraining epoch, and at the end arch.json, arch.svg, derived.pt (the derived
-network, retrained) and derived.onnx. A search interrupted at any point resumes with
+retrain.pt every retraining epoch, and at the end arch.json, arch.svg, net.config and run.config
+(the architecture for Once-for-All's or ProxylessNAS's code), derived.pt (the derived network,
+retrained) and derived.onnx. A search interrupted at any point resumes with
 `resume=True`, retraining included.
 """
 
@@ -31,6 +32,7 @@ from profiler.errors import UserError
 from profiler.files import atomic_path
 from profiler.outputs import claim, remove_stale, writing
 from profiler.space.arch import save_arch
+from profiler.space.netconfig import save_net_config
 from profiler.space.spaces import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
 from profiler.tables.latency import LatencySource
 
@@ -60,7 +62,8 @@ class SearchResult:
 
 def _outputs(out: Path) -> list[Path]:
     """Every file a search writes in `out` (and nothing else there)."""
-    named = ["arch.json", "arch.svg", "checkpoint.pt", "search_log.csv", "retrain.pt"]
+    named = ["arch.json", "arch.svg", "checkpoint.pt", "search_log.csv", "retrain.pt", "net.config",
+             "run.config"]
     return [out / n for n in named] + list(out.glob("derived.*")) + list(out.glob("derived-batch*.*"))
 
 
@@ -211,6 +214,9 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
     if profile:
         summary |= {"measured_latency_ms": round(result.measured_latency_ms, 6),
                     "measured_on": profile.name}
+    # For Once-for-All's or ProxylessNAS's code to train at ImageNet scale (profiler/space/netconfig.py).
+    files["net_config"], files["run_config"] = out / "net.config", out / "run.config"
+    save_net_config(files["net_config"], plan.space, choices, files["run_config"])
     # Written last: an arch.json says the search, retraining and export are complete.
     files["arch"] = out / "arch.json"
     save_arch(files["arch"], plan.recorded, choices, **summary)

@@ -103,8 +103,8 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
     assert whole.returncode == 0, whole.stderr
     # Rank 0 alone writes and speaks.
     assert sorted(p.name for p in (tmp_path / "whole").iterdir()) == \
-        ["arch.json", "arch.svg", "checkpoint.pt", "derived.onnx", "derived.pt", "retrain.pt",
-         "search_log.csv"]
+        ["arch.json", "arch.svg", "checkpoint.pt", "derived.onnx", "derived.pt", "net.config",
+         "retrain.pt", "run.config", "search_log.csv"]
     assert whole.stdout.count("architecture:") == 1 and whole.stdout.count("test accuracy") == 1
     assert "on 2 processes" in whole.stderr and _complaints(whole.stderr) == [], whole.stderr
     arch = json.loads((tmp_path / "whole" / "arch.json").read_text())

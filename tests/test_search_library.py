@@ -39,7 +39,8 @@ def test_run_search_returns_the_architecture_and_writes_it(small_digits, tmp_pat
     assert 0.0 <= result.test_accuracy <= 1.0 and len(result.log) == 2
     assert result.network(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert set(result.files) == {"checkpoint", "log", "retrain_checkpoint", "svg", "network",
-                                 "onnx", "arch"}
+                                 "onnx", "arch", "net_config", "run_config"}
+    assert load_arch(out / "net.config") == (space, choices)  # ProxylessNAS's format, read back
     assert json.loads((out / "arch.json").read_text())["world_size"] == 1
 
     # A finished search resumes to the same result without searching again.
@@ -52,7 +53,8 @@ def test_run_search_returns_the_architecture_and_writes_it(small_digits, tmp_pat
     fresh = run_search("tiny", table, small_digits, config, out, progress=False, force=True,
                        retrain_config=RetrainConfig(epochs=0), export_onnx=False)
     assert sorted(p.name for p in out.iterdir()) == \
-        ["arch.json", "arch.svg", "checkpoint.pt", "derived.pt", "notes.txt", "search_log.csv"]
+        ["arch.json", "arch.svg", "checkpoint.pt", "derived.pt", "net.config", "notes.txt",
+         "run.config", "search_log.csv"]
     assert "test_accuracy" not in json.loads((out / "arch.json").read_text())
     assert fresh.choices == result.choices  # the same seed
 

@@ -4,6 +4,10 @@ layer], ...}.
 NAME is a preset or a space file path (relative paths are taken from the architecture file's folder);
 "resolution" is there when the space is taken at another resolution than its own.
 Other fields (a search's predicted latency, say) are kept but not needed.
+
+Wherever an architecture file is read, a net.config of Once-for-All or ProxylessNAS may stand for it
+(a .config file, or JSON with their `first_conv` and `blocks`): it is read into the preset it
+belongs to (netconfig.py), at the image size of the run.config beside it, if there is one.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from profiler.errors import UserError
 from profiler.files import write_json
 from profiler.records import check_fields, load_record, read_mapping, spec
+from .netconfig import beside, import_net_config, is_net_config
 from .spaces import SearchSpace, get_space, split_resolution
 
 
@@ -30,8 +35,11 @@ class ArchFile:
 def load_arch(path: Path, space: SearchSpace | None = None) -> tuple[SearchSpace, list[str]]:
     """The space and checked choices of an architecture file; `space` overrides its recorded one."""
     path = Path(path)
-    arch = load_record(ArchFile, read_mapping(path, "architecture file"), str(path),
-                       extra="ignore")
+    config = path.suffix.lower() == ".config"
+    data = read_mapping(path, "net.config" if config else "architecture file", json_only=config)
+    if config or is_net_config(data):
+        return import_net_config(path, beside(path), space=space, data=data)
+    arch = load_record(ArchFile, data, str(path), extra="ignore")
     if space is None:
         local = path.parent / arch.space
         space = get_space(str(local) if local.suffix in (".yaml", ".yml", ".json") and local.exists()

@@ -222,6 +222,16 @@ PRESETS = {
                 dict(width=80, repeats=4, stride=2), dict(width=96, repeats=4, stride=1),
                 dict(width=192, repeats=4, stride=2), dict(width=320, repeats=1, stride=1)],
         feature_width=1280, classes=1000, width_mult=1.4),
+    # Once-for-All's MobileNetV3 space at width 1.0, where most of its published mobile subnets
+    # live: MobileNetV3-Large's widths, elastic kernel 3/5/7, expansion 3/4/6 and depth 2-4.
+    "ofa-mbv3-w1.0": dict(
+        family="mobilenetv3", resolution=224, stem_width=16, first_width=16,
+        stages=[dict(width=24, repeats=4, stride=2, min_depth=2),
+                dict(width=40, repeats=4, stride=2, se=True, min_depth=2),
+                dict(width=80, repeats=4, stride=2, hs=True, min_depth=2),
+                dict(width=112, repeats=4, stride=1, se=True, hs=True, min_depth=2),
+                dict(width=160, repeats=4, stride=2, se=True, hs=True, min_depth=2)],
+        final_width=960, feature_width=1280, classes=1000, expands=(3, 4, 6)),
     # Once-for-All's MobileNetV3 space at width 1.2 (the widths below are 1.2x MobileNetV3-Large's,
     # rounded to multiples of 8): elastic kernel 3/5/7, expansion 3/4/6 and depth 2-4 per stage.
     "ofa-mbv3-w1.2": dict(
