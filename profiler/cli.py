@@ -410,17 +410,24 @@ def _sources(table_path, predictor_path):
 @click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @resolution_option
+@click.option("--arch", "arch_paths", type=click.Path(path_type=Path), multiple=True,
+              help="Measure this architecture (arch.json or net.config; repeatable) instead of "
+                   "random ones.")
 def check(device_name, runtime, benchmark_binary, table_path, predictor_path, space_name, networks,
-          seed, resolution):
+          seed, resolution, arch_paths):
     """Measure random whole networks and compare them with a table's sums and a predictor."""
     import numpy as np
 
     from profiler.devices.check import check_networks  # torch: only when checking
 
     _, table, predictor = _sources(table_path, predictor_path)
-    space = get_space(_space_name(space_name, table, predictor), resolution)
+    given = get_space(space_name, resolution) if space_name else None
+    archs = [load_arch(path, given) for path in arch_paths]
+    if any(s.to_dict() != archs[0][0].to_dict() for s, _ in archs):
+        raise UserError("the --arch architectures are of different spaces; check them one by one")
+    space = archs[0][0] if archs else get_space(_space_name(space_name, table, predictor), resolution)
     rows = check_networks(profile_of(device_name, runtime, benchmark_binary), space, table,
-                          predictor, networks, seed)
+                          predictor, networks, seed, [choices for _, choices in archs] or None)
     for row in rows:
         click.echo("  ".join(f"{k} {v:.4g} ms" if isinstance(v, float) else f"{k} {v}"
                              for k, v in row.items()))

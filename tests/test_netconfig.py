@@ -308,3 +308,17 @@ def test_a_bad_net_config_is_refused_in_one_line_and_nothing_is_written(case, ru
 def test_a_net_config_read_for_an_architecture_names_its_file():
     with pytest.raises(UserError, match="no such net.config"):
         load_arch("missing/net.config")
+
+
+def test_pxprof_check_measures_a_net_config_end_to_end(run, tmp_path, small_space, quick_device):
+    # A net of a user's space, read into that space; TorchScript: a whole network exports at once.
+    space = get_space(str(small_space))
+    choices = [layer.ops[-1] for layer in space.layers()]
+    (tmp_path / "net.config").write_text(json.dumps(net_config(space, choices)))
+    synthetic_table(space).save(tmp_path / "t.csv")
+    checked = run("pxprof", "check", "--device", quick_device, "--runtime", "torch", "--table",
+                  "t.csv", "--space", small_space, "--arch", "net.config")
+    assert checked.returncode == 0, checked.stderr
+    row, summary = checked.stdout.splitlines()
+    assert row.startswith(f"arch {' '.join(choices)}  measured ") and " table " in row
+    assert summary.startswith("table / measured: mean")

@@ -58,8 +58,9 @@ def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[lis
 
 
 def check_networks(profile: DeviceProfile, space: SearchSpace, table: LatencyTable | None,
-                   predictor, n: int, seed: int) -> list[dict]:
-    archs = random_architectures(space, n, seed)
+                   predictor, n: int, seed: int, archs: list[list[str]] | None = None) -> list[dict]:
+    """Each of `archs` (else `n` random architectures) measured end to end, beside its block sums."""
+    archs = archs or random_architectures(space, n, seed)
     for source in (table, predictor):
         if source is not None:  # a source lacking blocks fails before measuring
             source.architecture_latency(space, archs[0])

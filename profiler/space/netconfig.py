@@ -360,8 +360,8 @@ def beside(path: Path) -> Path | None:
 def import_net_config(path: Path, run_config: Path | None = None, resolution: int | None = None,
                       space: SearchSpace | None = None, data=None) -> tuple[SearchSpace, list[str]]:
     """The space a net.config's network belongs to and its choices there: the presets of its family
-    are tried (or `space` alone), at the image size of `resolution`, else of `run_config`.
-    `data` is the file's content when it has been read already."""
+    are tried, at the image size of `resolution`, else of `run_config` (or `space` alone, as it
+    is). `data` is the file's content when it has been read already."""
     path = Path(path)
     if data is None:
         data = read_mapping(path, "net.config", json_only=True)
