@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from forked import run_forked
 from sshd import sshd_server  # noqa: F401  (a fixture: a real OpenSSH server on 127.0.0.1)
 
 BIN = Path(sys.executable).parent
@@ -48,6 +49,16 @@ def run(env, tmp_path):
         return subprocess.run([str(BIN / prog), *map(str, args)], capture_output=True, text=True,
                               timeout=timeout, **kw)
     return _run
+
+
+@pytest.fixture
+def cli(env, tmp_path):
+    """As `run`, in a process forked from one that has imported pxnas already (tests/forked.py):
+    for the refusals and quick commands, where a fresh interpreter would spend its time importing
+    torch. A command's whole run goes through `run`, the installed script."""
+    def _cli(prog, *args, timeout=300, cwd=None, **kw):
+        return run_forked(prog, *args, cwd=cwd or tmp_path, env=kw.get("env", env), timeout=timeout)
+    return _cli
 
 
 @pytest.fixture

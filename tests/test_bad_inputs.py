@@ -342,7 +342,7 @@ def _check_row(row, folder: Path, run) -> str | None:
     return None
 
 
-def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, run):
+def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, cli):
     global FILES_DIR
     FILES_DIR = tmp_path / "inputs"
     FILES_DIR.mkdir()
@@ -351,9 +351,9 @@ def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, run):
     for i in range(len(CORPUS)):
         folders.append(tmp_path / f"row{i}")
         shutil.copytree(FILES_DIR, folders[-1])
-    # Each row in its own copy of the inputs, several at once: the commands mostly start up.
+    # Each row in its own copy of the inputs and its own process, several at once.
     with ThreadPoolExecutor(4) as pool:
-        problems = list(pool.map(lambda i: _check_row(CORPUS[i], folders[i], run),
+        problems = list(pool.map(lambda i: _check_row(CORPUS[i], folders[i], cli),
                                  range(len(CORPUS))))
     failed = [f"row {i} ({' '.join(CORPUS[i][1][:2])}): {p}" for i, p in enumerate(problems) if p]
     assert not failed, "\n".join(failed)

@@ -1,0 +1,67 @@
+"""The console scripts, run in a process forked from an interpreter that has already imported pxnas
+and its libraries (multiprocessing's fork server).
+
+Each call is a process of its own, as `pxprof ...` typed in a shell is: the same entry point, its
+own working directory, environment, stdout, stderr and exit status; only the imports are done once.
+Most CLI tests check a refusal, which happens in milliseconds once torch is imported and in seconds
+when every call imports it again. The tests of a command's whole run, and of the scripts
+themselves (start-up, signals), use the installed scripts (conftest.run).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# What a command imports beyond --help: imported once, in the fork server.
+PRELOAD = ["profiler.cli", "search.cli", "torch", "pandas", "sklearn.ensemble", "predictors",
+           "profiler.devices.measure", "search.run", "search.data", "onnx"]
+
+_context = None
+
+
+def _fork_server():
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(PRELOAD)
+    return _context
+
+
+def _main(prog: str, argv: list[str], cwd: str, env: dict, out: str, err: str) -> None:
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.argv = [prog, *argv]
+    if prog == "pxprof":
+        from profiler.cli import main
+    else:
+        from search.cli import main
+    main()  # its SystemExit is the process's exit status
+
+
+def run_forked(prog: str, *args, cwd, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run console script `prog` with `args` in `cwd`; the finished process, as subprocess.run
+    gives it (text stdout and stderr)."""
+    argv = [str(a) for a in args]
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp, "out"), Path(tmp, "err")
+        proc = _fork_server().Process(target=_main, args=(prog, argv, str(cwd),
+                                                          dict(env or os.environ), str(out), str(err)))
+        proc.start()
+        proc.join(timeout)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise subprocess.TimeoutExpired([prog, *argv], timeout)
+        return subprocess.CompletedProcess([prog, *argv], proc.exitcode,
+                                           out.read_text() if out.exists() else "",
+                                           err.read_text() if err.exists() else "")
