@@ -1,24 +1,28 @@
 """A predictor for a new device from another device's predictor and a few measured blocks.
 
-What a predictor P of a source device knows that holds on any device is the structure of a block's
-latency: which operators it spends its time in (pointwise, dense and depthwise 3/5/7 work, bytes
-moved, the per-call cost: the terms of P's linear model, GROUPS). What differs between devices is
-mostly the speed of each: a phone's depthwise 7x7 may run 5x slower than a desktop CPU's, its 1x1
-convs 2x. So the target D's latency of a block b is taken as P's latency of b with each of those
-shares rescaled by D's speed over the source's for that operator:
+What a predictor P of a source device knows that holds on another device is most of the structure
+of a block's latency: bigger blocks take longer, in about the same proportions. What differs is
+the speed of each kind of operator: a phone's or another runtime's depthwise 7x7 may run 5x slower
+than this CPU's, its 1x1 convs twice as fast; a runtime that pays per operator (TorchScript, a GPU
+launching kernels) pays more per call for a block of many operators (an MBConv) than for one of
+few (the classifier). So the new device D's latency of a block b is P's, scaled, plus D's own
+deviation from it, linear in the block's work:
 
-    D(b) = P(b) * sum_g a_g * s_g(b)        s_g(b): the share of group g in P's linear price of b
+    D(b) = c * P(b) + sum_j w_j * x_j(b) + w_kind(b)       c >= 0, w >= 0
 
-with P(b) P's own price (the source's measurement where P has one). The scales a_g >= 0 are fitted
-for relative error to the few blocks measured on D, shrunk towards one common scale (the plain
-speed ratio of the two devices) by a ridge whose strength leave-one-out cross-validation picks: with
-five blocks the common scale is about all the data can tell; with twenty, per-operator scales earn
-their keep where the blocks disagree.
+with P(b) P's own price (the source's measurement where P has one), x_j(b) the block's features
+(work per operator kind, bytes moved: predictors/features.py) and w_kind a per-call cost for each
+block kind (GROUPS). The scale and weights are fitted for relative error to the few blocks measured
+on D, the deviation weights under a weak ridge (RIDGE: why that one, there). The plain speed ratio
+alone (c, no deviation) is what most adaptation amounts to; it missed this project's runtimes by
+25 to 70 %, since they differ most in one kind of operator (LiteRT's depthwise 7x7, TorchScript's
+per-call cost).
 
-Which blocks to measure: those that tell the most about the a_g, given P — a greedy D-optimal
-design over the share vectors s(b) (each step adds the block whose shares the blocks chosen so far
-explain least), with the block's size (log of P's latency) as one more coordinate, so that the
-blocks spread over operator mixes and over small and large blocks alike.
+Which blocks to measure: those that tell the most about D's networks, given P — a greedy
+I-optimal design: each step adds the block that most lowers the variance of the predicted relative
+latency of random networks of the space (a block measured pins the weights along its features
+relative to P's price; a network's prediction depends on them along its own). So the blocks spread
+over the operator mixes the networks spend their time in, weighted by how much they do.
 """
 
 from __future__ import annotations
@@ -31,95 +35,117 @@ from sklearn.model_selection import LeaveOneOut
 
 from profiler.errors import UserError
 from profiler.space.blockspec import BlockSpec
+from profiler.space.kinds import KINDS
 
 from .features import FEATURES, feature_matrix
 
-GROUPS = [*FEATURES, "per_call"]
-# Ridge strengths tried (relative deviation of a group's scale from the common one, squared,
-# against squared relative errors of blocks); infinity is the common scale alone.
-STRENGTHS = (0.01, 0.1, 1.0, 10.0, math.inf)
+CALLS = [f"per_call_{kind}" for kind, k in KINDS.items() if k.profiled]
+GROUPS = ["source", *FEATURES, *CALLS]
+# The ridge on the deviation weights (each in units of the relative deviation it adds to a typical
+# measured block). Weak: leave-one-out over a few blocks cannot choose it (each block chosen is
+# often the only witness of its operator), and across the six pairs of three runtimes on this
+# project's bench (bench/adapt.py) a weak ridge predicted networks best at 5, 10 and 20 blocks;
+# the plain speed ratio alone missed them by 25 to 70 %.
+RIDGE = 0.01
 # The fewest measured blocks an adapted predictor is fitted and cross-validated on.
 MIN_BLOCKS = 3
 
 
-def shares(prior, specs: list[BlockSpec]) -> np.ndarray:
-    """(blocks x GROUPS) share of each group in the prior's linear price of each block."""
-    X = feature_matrix(specs)
-    coef = np.array([prior.coef[f] for f in FEATURES])
-    parts = np.hstack([X * coef, np.full((len(specs), 1), prior.intercept_ms)])
-    total = parts.sum(axis=1, keepdims=True)
-    # A block the linear model prices at nothing: all of it is the per-call cost.
-    parts[total[:, 0] <= 0, -1], total[total <= 0] = 1.0, 1.0
-    return parts / total
+def deviations(specs: list[BlockSpec]) -> np.ndarray:
+    """(blocks x GROUPS[1:]) what D's deviation from P is linear in: features and block kind."""
+    calls = np.array([[float(s.kind == kind) for kind in KINDS if KINDS[kind].profiled]
+                      for s in specs]).reshape(len(specs), len(CALLS))
+    return np.hstack([feature_matrix(specs), calls])
 
 
 def rescaled(prior, scales: dict[str, float], specs: list[BlockSpec]) -> np.ndarray:
-    """The prior's latency of each block, each group's share rescaled."""
-    a = np.array([scales[g] for g in GROUPS])
-    return prior.block_latencies(specs) * (shares(prior, specs) @ a)
+    """D's latency of each block: the prior's, scaled, plus the deviation."""
+    w = np.array([scales[g] for g in GROUPS[1:]])
+    return scales["source"] * prior.block_latencies(specs) + deviations(specs) @ w
 
 
-def _fit(base: np.ndarray, s: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
-    """Scales a_g >= 0 with base * (s @ a) ~ y in relative error, shrunk towards the common scale."""
-    common = float(np.sum(base / y) / np.sum((base / y) ** 2))  # relative least squares of a*base
-    if math.isinf(strength):
-        return np.full(len(GROUPS), common)
-    rows = s * (base / y)[:, None]
-    prior_rows = math.sqrt(strength) * np.eye(len(GROUPS)) / common
-    fit = lsq_linear(np.vstack([rows, prior_rows]),
-                     np.concatenate([np.ones(len(y)), np.full(len(GROUPS), math.sqrt(strength))]),
+def _relative(base: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """Rows of the model in relative terms: y / P = c + sum_j w_j z_j / P."""
+    return np.hstack([np.ones((len(base), 1)), Z / base[:, None]])
+
+
+def _fit(base: np.ndarray, Z: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+    """(c, w) >= 0 with c * base + Z @ w ~ y in relative error; ridge inf: c alone (the ratio)."""
+    A = _relative(base, Z) * (base / y)[:, None]  # each row divided by y: relative error
+    if math.isinf(ridge):
+        return np.concatenate([[float(A[:, 0].sum() / (A[:, 0] ** 2).sum())], np.zeros(Z.shape[1])])
+    # The ridge acts on each weight in units of the relative deviation it adds to a typical
+    # measured block, so that one strength suits milliseconds per MMAC and per call alike.
+    unit = np.abs(A[:, 1:]).mean(axis=0)
+    unit[unit == 0] = 1.0
+    rows = math.sqrt(ridge) * np.hstack([np.zeros((Z.shape[1], 1)), np.diag(unit)])
+    fit = lsq_linear(np.vstack([A, rows]), np.concatenate([np.ones(len(y)), np.zeros(Z.shape[1])]),
                      bounds=(0, np.inf))
     return fit.x
 
 
-def _loo(base, s, y, strength) -> np.ndarray:
-    """Each block's relative error when the scales are fitted without it."""
+def _loo(base, Z, y) -> np.ndarray:
+    """Each block's relative error when the model is fitted without it."""
     errors = np.empty(len(y))
     for train, test in LeaveOneOut().split(y):
-        a = _fit(base[train], s[train], y[train], strength)
-        errors[test] = base[test] * (s[test] @ a) / y[test] - 1
+        x = _fit(base[train], Z[train], y[train])
+        errors[test] = (x[0] * base[test] + Z[test] @ x[1:]) / y[test] - 1
     return errors
 
 
 def fit_scales(prior, specs: list[BlockSpec], y: np.ndarray) -> tuple[dict, dict]:
-    """The scales fitted to blocks measured on the new device (ms `y`), and their leave-one-out
-    error ({"folds": "loo", mape, median_ape, p95_ape, max_ape, strength, common_scale})."""
+    """The scale and deviation weights fitted to blocks measured on the new device (ms `y`), and
+    their leave-one-out error ({"folds": "loo", mape, median_ape, p95_ape, max_ape, ridge,
+    speed_ratio: the plain ratio of the two devices' latencies})."""
     y = np.asarray(y, dtype=float)
     if len(y) < MIN_BLOCKS:
         raise UserError(f"{len(y)} measured block(s) are too few to adapt a predictor and "
                         f"cross-validate it (at least {MIN_BLOCKS})")
-    base, s = prior.block_latencies(specs), shares(prior, specs)
-    loo = {k: np.abs(_loo(base, s, y, k)) for k in STRENGTHS}
-    # The strongest shrinkage within a tenth of a point of the best: fewer effective parameters.
-    best = min(float(e.mean()) for e in loo.values())
-    strength = max(k for k in STRENGTHS if loo[k].mean() <= best + 0.001)
-    a = _fit(base, s, y, strength)
-    e = loo[strength]
+    base, Z = prior.block_latencies(specs), deviations(specs)
+    # An upper bound rather than an estimate: a block left out is often the only one of its kind
+    # of operator, which the rest cannot know.
+    e = np.abs(_loo(base, Z, y))
     cv = {"folds": "loo", "mape": float(e.mean()), "median_ape": float(np.median(e)),
-          "p95_ape": float(np.percentile(e, 95)), "max_ape": float(e.max()),
-          "strength": None if math.isinf(strength) else strength,
-          "common_scale": float(_fit(base, s, y, math.inf)[0])}
-    return dict(zip(GROUPS, map(float, a))), cv
+          "p95_ape": float(np.percentile(e, 95)), "max_ape": float(e.max()), "ridge": RIDGE,
+          "speed_ratio": float(_fit(base, Z, y, math.inf)[0])}
+    return dict(zip(GROUPS, map(float, _fit(base, Z, y)))), cv
 
 
-def informative(prior, candidates: list[BlockSpec], n: int) -> list[BlockSpec]:
-    """The n blocks of `candidates` that tell the most about a new device given the prior."""
-    candidates = [c for c in dict.fromkeys(candidates) if c.profiled]
+def informative(prior, space, n: int, networks: int = 200, seed: int = 0) -> list[BlockSpec]:
+    """The n blocks of `space` that tell the most about a new device's networks, given the prior:
+    each in turn the block that most lowers the variance of the adapted predictor's relative
+    error, averaged over `networks` random architectures (a greedy I-optimal design)."""
+    import random
+
+    candidates = space.blocks()
     if not 1 <= n <= len(candidates):
         raise UserError(f"cannot choose {n} block(s) of {len(candidates)}: give between 1 and "
                         f"{len(candidates)}")
-    size = np.log(prior.block_latencies(candidates))
-    size = (size - size.mean()) / (2 * size.std() or 1.0)
-    V = np.hstack([shares(prior, candidates), size[:, None]])
+    # One measured block: y / P = its relative row @ (c, w), up to relative noise.
+    V = _relative(prior.block_latencies(candidates), deviations(candidates))
+    # What is predicted: each network's relative latency, its summed row over its P latency.
+    rng = random.Random(seed)
+    U = []
+    for _ in range(networks):
+        net = [s for s in space.network([rng.choice(layer.ops) for layer in space.layers()])
+               if s.profiled]
+        ms = prior.block_latencies(net)
+        U.append(np.concatenate([[1.0], deviations(net).sum(axis=0) / ms.sum()]))
+    U = np.array(U)
+    # Columns on one scale (their typical size over the candidates), as the fit's ridge has them.
+    unit = np.abs(V).mean(axis=0)
+    unit[unit == 0] = 1.0
+    V, U = V / unit, U / unit
+    W = U.T @ U / len(U)
     inverse = np.eye(V.shape[1]) / 1e-2  # (eps I + chosen' chosen)^-1, kept by Sherman-Morrison
     chosen: list[int] = []
     for _ in range(n):
-        gain = np.einsum("ij,jk,ik->i", V, inverse, V)
+        # Adding v lowers trace(W M^-1) by v' M^-1 W M^-1 v / (1 + v' M^-1 v).
+        MV = V @ inverse
+        gain = np.einsum("ij,jk,ik->i", MV, W, MV) / (1 + np.einsum("ij,ij->i", MV, V))
         gain[chosen] = -np.inf
         i = int(np.argmax(gain))
         chosen.append(i)
         v = inverse @ V[i]
         inverse -= np.outer(v, v) / (1 + V[i] @ v)
     return [candidates[i] for i in chosen]
-
-

@@ -22,7 +22,7 @@ checksum of the rest (sorted-key JSON); 3 adds `by_kind` (block kind: {"model": 
 model's fitted state}) for the kinds that use a model other than the shared linear one; 4 adds
 `measured` ({key: ms} of the blocks of its table, priced as measured) and, for a predictor adapted
 from another device's (predictors/adapt.py), `prior` (that predictor's file, whole, checksum
-included) and `scales` (the target device's speed over the source's, per feature). Versions 1 to 3
+included) and `scales` (the scale of its prices, and the weights of the deviation from them). Versions 1 to 3
 are still read (they price every block by the regression).
 """
 
@@ -50,7 +50,7 @@ from profiler.tables.fingerprint import reference_of
 from profiler.tables.latency import Calibration, LatencySource
 from profiler.tables.table import LatencyTable
 
-from .adapt import GROUPS, fit_scales, rescaled
+from .adapt import CALLS, GROUPS, fit_scales, rescaled
 from .features import FEATURES, feature_matrix
 from .regressors import REGISTRY, LatencyRegressor, _number
 
@@ -104,7 +104,7 @@ class Predictor(LatencySource):
     by_kind: dict = field(default_factory=dict)  # block kind: a fitted regressor of another model
     measured: dict[str, float] = field(default_factory=dict)  # key: ms of its table's blocks
     # Adapted from another device's predictor (predictors/adapt.py): that predictor's file, and
-    # this device's speed over its, per feature (GROUPS), by which its prices are rescaled.
+    # the scale of its prices and this device's deviation from them (GROUPS).
     prior: dict | None = None
     scales: dict[str, float] = field(default_factory=dict)
 
@@ -233,7 +233,9 @@ def _load_scales(data: dict, prior) -> dict[str, float]:
     if (prior is None) != (not data) or (data and set(data) != set(GROUPS)):
         raise ValueError(f"a prior needs scales, one for each of {', '.join(GROUPS)}, and "
                          f"scales a prior")
-    return {g: _number(data[g], f"scale {g}", True, MAX_SCALE) for g in GROUPS} if data else {}
+    # The scale of the prior is a ratio of two devices' speeds; the rest, ms per unit (a weight).
+    return {g: _number(data[g], f"scale {g}", True, MAX_SCALE if g == "source" else MAX_BLOCK_MS)
+            for g in GROUPS} if data else {}
 
 
 def _load_measured(data: dict) -> dict[str, float]:
@@ -363,8 +365,10 @@ def adapt_table(prior: Predictor, paths: Path | list[Path]) -> Predictor:
                         f"the predictor adapted from is of {prior.space!r}")
     y = table.df["latency_ms"].to_numpy(float)
     scales, cv = fit_scales(prior, [parse_key(k) for k in table.keys], y)
-    return Predictor(coef={f: prior.coef[f] * scales[f] for f in FEATURES},
-                     intercept_ms=prior.intercept_ms * scales["per_call"], space=prior.space,
+    # Its own linear part is the deviation (ms per unit of each feature, per call): what it
+    # adds to the scaled prior.
+    return Predictor(coef={f: scales[f] for f in FEATURES},
+                     intercept_ms=float(np.mean([scales[c] for c in CALLS])), space=prior.space,
                      fingerprint=table_fingerprint(table), table_sha256=files_sha256(paths),
                      cv=cv, measured=dict(zip(table.keys, map(float, y))), prior=prior.to_data(),
                      scales=scales)

@@ -307,7 +307,7 @@ def _prior(path: Path, space):
 def _informative(prior, space, n: int):
     from predictors.adapt import informative
 
-    return informative(prior, space.blocks(), n)
+    return informative(prior, space, n)
 
 
 @cli.command()
@@ -366,10 +366,9 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
     predictor = adapt_table(prior, list(table_paths))
     cv = predictor.cv
     click.echo(f"adapted from {prior_path} ({prior.fingerprint.get('device', '?')}) with "
-               f"{len(predictor.measured)} measured blocks: leave-one-out error per block of the "
-               f"rest mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}; the new device runs at "
-               f"{cv['common_scale']:.3g}x the source's latency, per operator "
-               + ", ".join(f"{g} {a:.3g}x" for g, a in predictor.scales.items()))
+               f"{len(predictor.measured)} measured blocks: {cv['speed_ratio']:.3g}x the source's "
+               f"latency plus its own deviation; leave-one-out error per block (an upper bound) "
+               f"mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}")
     if profile is not None and networks:
         predictor = calibrate(predictor, profile, space, networks, seed)
         info, cal = predictor.calibration_info, predictor.calibration

@@ -260,7 +260,9 @@ CORPUS = [
     ({"b.json": lambda: predictor_with(intercept_ms=10 ** 400)},
      ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"],
      "intercept_ms: expected a finite number"),
-    ({"b.json": lambda: predictor_with(intercept_ms=1e6, coef={f: 1e6 for f in FEATURES})},
+    # (no measured blocks: the regression prices every block)
+    ({"b.json": lambda: predictor_with(intercept_ms=1e6, coef={f: 1e6 for f in FEATURES},
+                                       measured={})},
      ["pxprof", "predict", "--predictor", "b.json", "--arch", "arch.json"],
      "more than any block takes"),
     ({"b.json": lambda: predictor_with(calibration={"scale": 1e4, "per_call_ms": 0.0})},
