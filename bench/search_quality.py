@@ -1,27 +1,34 @@
 """Does searching beat picking at random at the same latency?
 
-The search (pxsearch's defaults) runs on a space with latencies from a shipped table; then the
-searched architecture, at least five random architectures whose table latency is within ±3 % of
-it, and for `proxyless-mobile` the paper's published `proxyless_mobile` choices, are each retrained
+One warm-up of the supernet, then one search per target from it (as `pxsearch --target-latency A B C`
+does); then, per target, the searched architecture and at least five random architectures whose
+table latency is within ±3 % of it, plus hand-designed references (every layer `k3_e6`,
+MobileNetV2's choice; for `proxyless-mobile` the paper's published choices), are each retrained
 from scratch with the same recipe and seeds (search/retrain.py) and scored on the test split:
-accuracy and cross-entropy (on digits accuracy saturates; the loss still ranks).
+accuracy (with --test-loss, cross-entropy too). It also measures how well the supernet ranks
+the networks it chose among: Spearman's rank correlation between each network's accuracy inside
+the supernet (validation split, shared weights) and its stand-alone test accuracy.
 
-Latency is always the table's, at the table's resolution (224 px for `proxyless-mobile`); training
-may run at a smaller `--resolution` so the deep preset fits a CPU, in which case the accuracies are
-those of the same architectures on smaller images.
+Latency is always the table's, at the table's resolution; training may run at a smaller
+`--resolution` (the accuracies are then those of the same architectures on smaller images).
+Retraining runs in `--jobs` processes of one thread each. Writes results.json, pareto.csv and
+pareto.png in a fresh folder under --out.
 
     python bench/search_quality.py [--space tiny] [--table data/latency_tables/cpu-tiny.csv]
-                                   [--resolution R] [--data digits|CIFAR_DIR] [--target 50%]
-                                   [--random 5] [--seeds 0 1 2] [--retrain-epochs 15]
-                                   [--warmup-epochs N] [--epochs N] [--out build/bench]
+                                   [--resolution R] [--data digits|DIR] [--train-subset N]
+                                   [--targets 30% 50% 70%] [--random 5] [--seeds 0 1 2]
+                                   [--retrain-epochs 15] [--warmup-epochs N] [--epochs N]
+                                   [--batch-size B] [--test-loss] [--jobs 2] [--out build/bench]
 """
 
 import argparse
 import json
+import multiprocessing
 import random
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +42,7 @@ from profiler.tables.table import LatencyTable  # noqa: E402
 from search.config import RETRAIN_LR, SearchConfig  # noqa: E402
 from search.data import load_data  # noqa: E402
 from search.latency import ExpectedLatency  # noqa: E402
+from search.pareto import Point, write_pareto  # noqa: E402
 from search.retrain import retrain  # noqa: E402
 from search.trainer import Searcher  # noqa: E402
 
@@ -49,12 +57,37 @@ PAPER = {"proxyless-mobile": [
     "k5_e6", "k5_e3", "k5_e3", "k5_e3",
     "k7_e6", "k7_e6", "k7_e3", "k7_e3",
     "k7_e6"]}
+HAND = "k3_e6"  # MobileNetV2's block in every layer
 TOLERANCE = 0.03
 
+# What every process of the bench shares: set by _setup (in each worker too).
+S = {}
 
-def random_architectures(space, latency, target_ms: float, n: int, seed: int,
-                         tries: int = 200_000) -> list[list[str]]:
+
+def _setup(args) -> None:
+    torch.set_num_threads(args.threads)
+    space = get_space(args.space)
+    table_path = args.table or ROOT / "data" / "latency_tables" / f"cpu-{args.space}.csv"
+    S.update(args=args, space=space, table_path=table_path,
+             latency=ExpectedLatency(space, LatencyTable.load(table_path)),
+             trained=replace(space, resolution=args.resolution or space.resolution))
+    S["data"] = load_data(args.data, S["trained"].resolution, seed=0, subset=args.train_subset)
+
+
+def _config(target: float) -> SearchConfig:
+    a = S["args"]
+    return SearchConfig(target_ms=target, warmup_epochs=a.warmup_epochs, epochs=a.epochs,
+                        batch_size=a.batch_size)
+
+
+def _searcher(target: float, out: Path | None = None) -> Searcher:
+    return Searcher(S["trained"], S["latency"], S["data"], _config(target), out_dir=out,
+                    progress=False, warn=print)
+
+
+def random_architectures(target_ms: float, n: int, seed: int, tries: int = 200_000):
     """`n` distinct uniformly drawn architectures within TOLERANCE of `target_ms`."""
+    space, latency = S["space"], S["latency"]
     rng, found = random.Random(seed), []
     for _ in range(tries):
         choices = [rng.choice(layer.ops) for layer in space.layers()]
@@ -66,6 +99,21 @@ def random_architectures(space, latency, target_ms: float, n: int, seed: int,
              f"in {tries} draws")
 
 
+def search_target(target: float, warm: Path) -> dict:
+    """One target's search from the shared warm-up, its random networks, and every one of them
+    scored inside the searched supernet."""
+    t0 = time.perf_counter()
+    searcher = _searcher(target)
+    searcher.start_from(warm)
+    choices = searcher.run()
+    seconds = time.perf_counter() - t0
+    randoms = random_architectures(S["latency"].latency(choices), S["args"].random, seed=1)
+    inside = [searcher.evaluate(c, S["data"].val) for c in [choices] + randoms]
+    return {"choices": choices, "randoms": randoms, "supernet_val": inside,
+            "rows": searcher.rows[S["args"].warmup_epochs:], "seconds": seconds,
+            "lr": searcher.lr}
+
+
 def test_loss(net, data) -> float:
     total = 0.0
     with torch.no_grad():
@@ -74,22 +122,29 @@ def test_loss(net, data) -> float:
     return total / len(data.test)
 
 
-def score(space, choices, data, args) -> dict:
-    runs = []
-    for seed in args.seeds:
-        t0 = time.perf_counter()
-        net, accuracy = retrain(space, choices, data, args.retrain_epochs, args.batch_size,
-                                RETRAIN_LR, seed=seed, progress=False)
-        runs.append({"seed": seed, "accuracy": accuracy, "loss": test_loss(net, data),
-                     "seconds": time.perf_counter() - t0})
-    return {"accuracy": statistics.mean(r["accuracy"] for r in runs),
-            "loss": statistics.mean(r["loss"] for r in runs), "runs": runs}
+def train_one(choices: list[str], seed: int) -> dict:
+    a, data = S["args"], S["data"]
+    t0 = time.perf_counter()
+    net, accuracy = retrain(S["trained"], choices, data, a.retrain_epochs, a.batch_size,
+                            RETRAIN_LR, seed=seed, progress=False)
+    return {"seed": seed, "accuracy": accuracy,
+            "loss": test_loss(net, data) if a.test_loss else None,
+            "seconds": time.perf_counter() - t0}
 
 
 def spread(values) -> str:
     values = list(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.4f} ± {std:.4f}"
+
+
+def _std(values) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+    return float(spearmanr(a, b).statistic)
 
 
 def main():
@@ -99,78 +154,140 @@ def main():
                     help="latency table (default: data/latency_tables/cpu-SPACE.csv)")
     ap.add_argument("--resolution", type=int, default=None, help="train at this resolution")
     ap.add_argument("--data", default="digits")
-    ap.add_argument("--target", default="50%", help="ms, or P%% of the space's latency range")
+    ap.add_argument("--train-subset", type=int, default=None,
+                    help="training images kept (weight training and validation together)")
+    ap.add_argument("--targets", nargs="+", default=["30%", "50%", "70%"],
+                    help="ms, or P%% of the space's latency range")
     ap.add_argument("--random", type=int, default=5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--retrain-epochs", type=int, default=15)
     ap.add_argument("--batch-size", type=int, default=SearchConfig.batch_size)
     ap.add_argument("--warmup-epochs", type=int, default=SearchConfig.warmup_epochs)
     ap.add_argument("--epochs", type=int, default=SearchConfig.epochs)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--test-loss", action="store_true",
+                    help="also the test cross-entropy (ranks where accuracy saturates, as on digits)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes that search and retrain")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--out", type=Path, default=Path("build/bench/search_quality"))
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = args.out / f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = time.perf_counter()
+    _setup(args)
+    space, latency, trained, data = S["space"], S["latency"], S["trained"], S["data"]
+    out = args.out / f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True)
-
-    space = get_space(args.space)
-    table_path = args.table or ROOT / "data" / "latency_tables" / f"cpu-{args.space}.csv"
-    table = LatencyTable.load(table_path)
-    latency = ExpectedLatency(space, table)
-    trained = replace(space, resolution=args.resolution or space.resolution)
-    data = load_data(args.data, trained.resolution, seed=0)
     lo, hi = latency.bounds()
-    target = lo + float(args.target[:-1]) / 100 * (hi - lo) if args.target.endswith("%") \
-        else float(args.target)
-    print(f"== {space.name}: table {table_path.name}, latency range {lo:.4g} .. {hi:.4g} ms, "
-          f"target {target:.4g} ms; training at {trained.resolution} px on {data.describe()}",
-          flush=True)
+    targets = [lo + float(t[:-1]) / 100 * (hi - lo) if t.endswith("%") else float(t)
+               for t in args.targets]
+    print(f"== {space.name}: table {S['table_path'].name}, latency range {lo:.4g} .. {hi:.4g} ms, "
+          f"targets {', '.join(f'{t:.4g}' for t in targets)} ms; training at {trained.resolution} px "
+          f"on {data.describe()}; search: {args.warmup_epochs} warm-up + {args.epochs} epochs, "
+          f"batch {args.batch_size}; retraining: {args.retrain_epochs} epochs, seeds {args.seeds}; "
+          f"{args.jobs} processes of {args.threads} thread(s)", flush=True)
 
     t0 = time.perf_counter()
-    config = SearchConfig(target_ms=target, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
-                          batch_size=args.batch_size)
-    searcher = Searcher(trained, latency, data, config, progress=False, warn=print)
-    searched = searcher.run()
-    search_seconds = time.perf_counter() - t0
-    print(f"searched in {search_seconds:.0f} s (lr {searcher.lr:.4g}): {' '.join(searched)}")
-    print("supernet validation accuracy per epoch: " +
-          " ".join(f"{r['val_acc']:.3f}" for r in searcher.rows), flush=True)
+    warm = _searcher(targets[0], out / "warmup")
+    (out / "warmup").mkdir()
+    warm.run_epochs(args.warmup_epochs)
+    warm.save_checkpoint()
+    warm_seconds = time.perf_counter() - t0
+    print(f"warm-up in {warm_seconds:.0f} s (lr {warm.lr:.4g}); supernet validation accuracy per "
+          f"epoch: " + " ".join(f"{r['val_acc']:.3f}" for r in warm.rows), flush=True)
 
-    candidates = {"searched": searched}
-    at = latency.latency(searched)
-    for i, choices in enumerate(random_architectures(space, latency, at, args.random, seed=1)):
-        candidates[f"random {i + 1}"] = choices
-    if space.name in PAPER:
-        candidates["paper"] = PAPER[space.name]
-    results = {}
-    for name, choices in candidates.items():
-        results[name] = {"choices": choices, "latency_ms": latency.latency(choices)} | \
-            score(trained, choices, data, args)
-        r = results[name]
-        print(f"  {name:10s} {r['latency_ms']:8.4g} ms  accuracy {r['accuracy']:.4f}  "
-              f"loss {r['loss']:.4f}", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_setup,
+                             initargs=(args,)) as pool:
+        searches = list(pool.map(search_target, targets, [warm.checkpoint_path] * len(targets)))
+        candidates = {}  # name -> (kind, target index or None, choices)
+        for i, (target, s) in enumerate(zip(targets, searches)):
+            print(f"target {target:.4g} ms: searched in {s['seconds']:.0f} s: "
+                  f"{' '.join(s['choices'])} ({latency.latency(s['choices']):.4g} ms); supernet "
+                  f"validation accuracy per epoch: "
+                  + " ".join(f"{r['val_acc']:.3f}" for r in s["rows"]), flush=True)
+            candidates[f"searched@{i + 1}"] = ("searched", i, s["choices"])
+            for j, choices in enumerate(s["randoms"]):
+                candidates[f"random@{i + 1}.{j + 1}"] = ("random", i, choices)
+        if all(HAND in layer.ops for layer in space.layers()):
+            candidates[f"all-{HAND}"] = ("reference", None, [HAND] * len(space.layers()))
+        if space.name in PAPER:
+            candidates["paper"] = ("reference", None, PAPER[space.name])
+        # Seed by seed: should the bench be stopped, every network has as many runs as the others.
+        jobs = [(name, seed) for seed in args.seeds for name in candidates]
+        runs = pool.map(train_one, [candidates[n][2] for n, _ in jobs], [s for _, s in jobs])
+        results = {name: {"kind": kind, "target": i, "choices": choices,
+                          "latency_ms": latency.latency(choices), "runs": []}
+                   for name, (kind, i, choices) in candidates.items()}
+        with open(out / "runs.jsonl", "w") as log:
+            for (name, _), run in zip(jobs, runs):
+                results[name]["runs"].append(run)
+                log.write(json.dumps({"name": name} | run) + "\n")
+                log.flush()
+                r = results[name]
+                print(f"  seed {run['seed']} {name:14s} {r['latency_ms']:8.4g} ms  accuracy "
+                      f"{run['accuracy']:.4f}" + (f"  loss {run['loss']:.4f}" if run["loss"]
+                                                  is not None else ""), flush=True)
+    for r in results.values():
+        r["accuracy"] = statistics.mean(x["accuracy"] for x in r["runs"])
+        r["accuracy_std"] = _std([x["accuracy"] for x in r["runs"]])
+    print(f"\n| network | table latency (ms) | test accuracy (mean ± std, {len(args.seeds)} seeds) "
+          f"| choices |\n|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['latency_ms']:.4g} | {r['accuracy']:.4f} ± {r['accuracy_std']:.4f} "
+              f"| {' '.join(r['choices'])} |")
 
-    randoms = [r for name, r in results.items() if name.startswith("random")]
-    accuracies = lambda rs: [run["accuracy"] for r in rs for run in r["runs"]]  # noqa: E731
-    losses = lambda rs: [run["loss"] for r in rs for run in r["runs"]]  # noqa: E731
-    print(f"\n| {space.name} @ {trained.resolution} px | table latency (ms) | test accuracy "
-          f"| test loss |\n|---|---|---|---|")
-    print(f"| searched | {at:.4g} | {spread(accuracies([results['searched']]))} "
-          f"| {spread(losses([results['searched']]))} |")
-    print(f"| {len(randoms)} random (±{TOLERANCE:.0%}) | "
-          f"{min(r['latency_ms'] for r in randoms):.4g} .. {max(r['latency_ms'] for r in randoms):.4g} "
-          f"| {spread(accuracies(randoms))} | {spread(losses(randoms))} |")
-    if "paper" in results:
-        p = results["paper"]
-        print(f"| paper's {space.name} | {p['latency_ms']:.4g} | {spread(accuracies([p]))} "
-              f"| {spread(losses([p]))} |")
+    # The supernet's ranking: inside the supernet each target searched with, its networks.
+    ranking = {}
+    for i, s in enumerate(searches):
+        names = [f"searched@{i + 1}"] + [f"random@{i + 1}.{j + 1}" for j in range(args.random)]
+        standalone = [results[n]["accuracy"] for n in names]
+        ranking[f"target {i + 1}"] = {
+            "supernet_val": s["supernet_val"], "standalone_test": standalone,
+            "spearman_all": spearman(s["supernet_val"], standalone),
+            "spearman_random": spearman(s["supernet_val"][1:], standalone[1:])}
+    # ... and inside the warm-up supernet, which has not yet chosen: every random network.
+    pooled = [n for n, r in results.items() if r["kind"] == "random"]
+    warm_val = [warm.evaluate(results[n]["choices"], data.val) for n in pooled]
+    ranking["warm-up, all random"] = {
+        "supernet_val": warm_val, "standalone_test": [results[n]["accuracy"] for n in pooled],
+        "spearman_random": spearman(warm_val, [results[n]["accuracy"] for n in pooled])}
+
+    accuracies = lambda names: [x["accuracy"] for n in names for x in results[n]["runs"]]  # noqa: E731
+    print(f"\n| {space.name} @ {trained.resolution} px, {data.describe()} | table latency (ms) "
+          f"| test accuracy (mean ± std over seeds{', pooled over networks' if args.random > 1 else ''}) "
+          f"| best random (mean over seeds) | searched − best random |\n|---|---|---|---|---|")
+    for i, target in enumerate(targets):
+        name = f"searched@{i + 1}"
+        randoms = [f"random@{i + 1}.{j + 1}" for j in range(args.random)]
+        best = max(results[n]["accuracy"] for n in randoms)
+        print(f"| target {target:.4g} ms: searched | {results[name]['latency_ms']:.4g} "
+              f"| {spread(accuracies([name]))} | | {results[name]['accuracy'] - best:+.4f} |")
+        print(f"| {args.random} random (±{TOLERANCE:.0%}) | "
+              f"{min(results[n]['latency_ms'] for n in randoms):.4g} .. "
+              f"{max(results[n]['latency_ms'] for n in randoms):.4g} "
+              f"| {spread(accuracies(randoms))} | {best:.4f} | |")
+    for name, r in results.items():
+        if r["kind"] == "reference":
+            print(f"| {name} | {r['latency_ms']:.4g} | {spread(accuracies([name]))} | | |")
+    print("\nsupernet ranking (Spearman, supernet validation accuracy vs stand-alone test "
+          "accuracy):")
+    for name, r in ranking.items():
+        print(f"  {name}: " + ", ".join(f"{k} {v:+.2f}" for k, v in r.items()
+                                        if k.startswith("spearman")))
+
+    points = [Point(r["kind"], name, r["latency_ms"], r["accuracy"], r["accuracy_std"],
+                    targets[r["target"]] if r["target"] is not None else None)
+              for name, r in results.items()]
+    write_pareto(out, points, f"{space.name} on {data.name} ({trained.resolution} px, "
+                              f"{len(args.seeds)} seeds)")
+    total = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(
-        {"space": space.name, "table": table_path.name, "resolution": trained.resolution,
-         "data": data.describe(), "target_ms": target, "seeds": args.seeds,
-         "retrain_epochs": args.retrain_epochs, "search_seconds": search_seconds,
-         "search_log": searcher.rows, "results": results}, indent=1))
-    print(f"wrote {out / 'results.json'}")
+        {"space": space.name, "table": S["table_path"].name, "resolution": trained.resolution,
+         "data": data.describe(), "train_subset": args.train_subset, "targets_ms": targets,
+         "seeds": args.seeds, "retrain_epochs": args.retrain_epochs,
+         "warmup_epochs": args.warmup_epochs, "epochs": args.epochs,
+         "batch_size": args.batch_size, "warmup_seconds": warm_seconds,
+         "warmup_log": warm.rows, "searches": searches, "results": results, "ranking": ranking,
+         "seconds": total}, indent=1))
+    print(f"wrote {out / 'results.json'}, {out / 'pareto.png'} in {total / 60:.1f} min")
 
 
 if __name__ == "__main__":

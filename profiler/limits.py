@@ -38,3 +38,7 @@ MIN_SCALE, MAX_SCALE = 1e-3, 1e3
 
 # A random seed: torch's generators take 64 bits, numpy's no negative number; one range serves both.
 MAX_SEED = 2**63 - 1
+
+# An IDX file (MNIST's format) of a dataset, decompressed: EMNIST's largest is under 600 MB. A
+# header declaring more is refused before its bytes are read (a gzip may inflate without end).
+MAX_IDX_BYTES = 4 << 30

@@ -3,6 +3,8 @@
 The whole search as one call (search/run.py; torchrun's processes each call it with their World):
 
     run_search(space, latency_source, data, SearchConfig(target_ms=...), out_dir) -> SearchResult
+    run_targets(space, latency_source, data, config, [t1, t2, ...], out_dir) -> [SearchResult]
+        (search/targets.py: one warm-up, a search per target, pareto.csv and pareto.png)
 
 The plugin API, usable from a user's own supernet and training loop:
 
@@ -23,13 +25,14 @@ _WHERE = {
     "LatencyLoss": "loss",
     "MixedOp": "mixed_op",
     "SearchResult": "run", "check_search": "run", "run_search": "run",
+    "run_targets": "targets",
     "Supernet": "supernet",
     "FORMS": "config", "MODES": "config", "RetrainConfig": "config", "SearchConfig": "config",
 }
 
 __all__ = ["ExpectedLatency", "FORMS", "GateSampler", "Gates", "LatencyLoss", "MODES", "MixedOp",
            "RetrainConfig", "SearchConfig", "SearchResult", "Supernet", "World", "binary_connect",
-           "check_search", "join", "run_search"]
+           "check_search", "join", "run_search", "run_targets"]
 
 
 def __getattr__(name: str):

@@ -62,15 +62,21 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
               help="Latency table (CSV) of the space's blocks on the target device.")
 @click.option("--predictor", "predictor_path", type=click.Path(path_type=Path),
               help="Latency predictor file (pxprof fit-predictor); with a table, it fills the blocks the table lacks.")
-@click.option("--target-latency", "target_text", required=True, metavar="MS|P%",
+@click.option("--target-latency", "target_texts", required=True, multiple=True, metavar="MS|P%",
               help="Target latency in ms, or P% of the way from the space's fastest architecture "
-                   "to its slowest on this latency source (so a demo works on any machine).")
+                   "to its slowest on this latency source (so a demo works on any machine). "
+                   "Several (--target-latency 30% 50% 70%): one warm-up, then a search per target "
+                   "in OUT_DIR/<target>ms/, and the trade-off in OUT_DIR/pareto.csv and pareto.png.")
 @click.option("--space", "space_name", default=None,
               help="Preset or space file (default: the table's recorded space).")
 @click.option("--resolution", type=click.IntRange(1, 4096), default=None, metavar="R",
               help="Search the space at R pixels (its blocks must be in the latency source).")
 @click.option("--data", "data_spec", default="digits", show_default=True,
-              help="digits, a CIFAR-10 python directory, or an ImageFolder directory.")
+              help="digits, a CIFAR-10 python directory, a directory of MNIST-format IDX files "
+                   "(gzipped or not), or an ImageFolder directory.")
+@click.option("--train-subset", type=click.IntRange(2), default=None, metavar="N",
+              help="Use N training images (weight training and validation together, drawn at "
+                   "random); the test split stays whole.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULTS.mode, show_default=True,
               help="Binary-gate mode of the architecture steps.")
 @click.option("--loss", "loss_form", type=click.Choice(FORMS), default=DEFAULTS.loss,
@@ -113,19 +119,22 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
               help="Output directory.")
-def cli(table_path, predictor_path, target_text, space_name, resolution, data_spec, mode, loss_form,
-        lam, epochs, warmup_epochs, batch_size, lr, arch_lr, arch_every, seed, retrain_epochs,
-        retrain_lr, device_name, do_export, threads, nproc, device, precision, resume, force, quiet,
-        out):
+# The targets after the first: `--target-latency 30% 50% 70%` reads as one option and two arguments.
+@click.argument("more_targets", nargs=-1, metavar="[MORE_TARGETS]...")
+def cli(table_path, predictor_path, target_texts, space_name, resolution, data_spec, train_subset,
+        mode, loss_form, lam, epochs, warmup_epochs, batch_size, lr, arch_lr, arch_every, seed,
+        retrain_epochs, retrain_lr, device_name, do_export, threads, nproc, device, precision,
+        resume, force, quiet, out, more_targets):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
-    (derived.pt) and exported (derived.onnx)."""
+    (derived.pt) and exported (derived.onnx); for several targets, one such folder per target."""
     import torch
 
     from . import distributed
     from .data import load_data
     from .run import check_search
+    from .targets import check_targets
 
     under_torchrun = "WORLD_SIZE" in os.environ
     if nproc > 1 and under_torchrun:
@@ -134,17 +143,21 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
     # Everything the user gave is checked before anything is written (and before processes start).
     space_name, latency, source = _space_and_latency(table_path, predictor_path, space_name,
                                                      resolution)
-    target = latency.check_target(_target_ms(target_text, latency))
-    config = SearchConfig(target_ms=target, mode=mode, loss=loss_form, epochs=epochs,
+    targets = [latency.check_target(_target_ms(t, latency)) for t in target_texts + more_targets]
+    config = SearchConfig(target_ms=targets[0], mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
                           arch_every=arch_every, lam=lam, precision=precision, seed=seed)
     retrain_config = RetrainConfig(retrain_epochs, retrain_lr)
-    data = load_data(data_spec, latency.space.resolution, seed)
+    data = load_data(data_spec, latency.space.resolution, seed, train_subset)
     options = dict(export_onnx=do_export, measure_on=device_name, resume=resume, force=force,
                    inputs=[table_path, predictor_path])
     if nproc > 1:
         distributed.check_nproc(nproc, device)
-        check_search(space_name, latency, data, config, out, world_size=nproc, **options)
+        if len(targets) > 1:
+            check_targets(latency.space, latency, data, config, targets, out, world_size=nproc,
+                          **options)
+        else:
+            check_search(space_name, latency, data, config, out, world_size=nproc, **options)
         distributed.launch(nproc, _without_nproc(sys.argv[1:]))
         return
     if threads:
@@ -152,8 +165,8 @@ def cli(table_path, predictor_path, target_text, space_name, resolution, data_sp
     world = distributed.join(device)
     launched = distributed.LAUNCHED_ENV in os.environ
     try:
-        _search(world, space_name, latency, source, data, config, retrain_config, quiet, out,
-                options)
+        _search(world, space_name, latency, source, data, config, targets, retrain_config, quiet,
+                out, options)
     except UserError:
         if world.main:
             raise
@@ -191,27 +204,44 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return argv[:at] + argv[at + (1 if "=" in argv[at] else 2):]
 
 
-def _search(world, space_name, latency, source, data, config, retrain_config, quiet, out, options):
+def _search(world, space_name, latency, source, data, config, targets, retrain_config, quiet, out,
+            options):
     from .run import run_search
+    from .targets import run_targets
 
     say = click.echo if world.main else (lambda *a, **k: None)
-    target = config.target_ms
 
     def started():
         lo, hi = latency.bounds()
         processes = f" on {world.size} processes" if world.distributed else ""
-        say(f"searching {latency.space.name} on {data.describe()}{processes}; target {target:g} ms, "
-            f"space range {lo:.4g} .. {hi:.4g} ms", err=True)
+        said = ", ".join(f"{t:g}" for t in targets)
+        say(f"searching {latency.space.name} on {data.describe()}{processes}; "
+            f"target{'s' if len(targets) > 1 else ''} {said} ms, space range {lo:.4g} .. {hi:.4g} ms",
+            err=True)
 
     def searched(result):
+        target = result.target_latency_ms
         say(f"architecture: {' '.join(result.choices)}")
         say(f"predicted latency: {result.predicted_latency_ms:.4g} ms (target {target:g} ms, "
             f"{(result.predicted_latency_ms - target) / target:+.1%})")
 
-    result = run_search(space_name, latency, data, config, out, retrain_config=retrain_config,
-                        world=world, progress=not quiet, source_name=source,
-                        warn=lambda message: say(f"pxsearch: warning: {message}", err=True),
-                        on_start=started, on_search_done=searched, **options)
+    common = dict(retrain_config=retrain_config, world=world, progress=not quiet,
+                  source_name=source,
+                  warn=lambda message: say(f"pxsearch: warning: {message}", err=True),
+                  on_start=started, on_search_done=searched, **options)
+    if len(targets) == 1:
+        _report(say, run_search(space_name, latency, data, config, out, **common), retrain_config,
+                options)
+        return
+    results = run_targets(space_name, latency, data, config, targets, out, **common)
+    for result in results:
+        say(f"target {result.target_latency_ms:g} ms:")
+        _report(say, result, retrain_config, options)
+    if "pareto_png" in results[0].files:
+        say(f"wrote {results[0].files['pareto_csv']} and {results[0].files['pareto_png']}")
+
+
+def _report(say, result, retrain_config, options):
     if result.test_accuracy is not None:
         say(f"test accuracy after {retrain_config.epochs} epochs from scratch: "
             f"{result.test_accuracy:.2%}")

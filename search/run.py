@@ -130,7 +130,7 @@ def run_search(space: SearchSpace | str, latency_source: LatencySource | Expecte
                measure_on: DeviceProfile | str | None = None, resume: bool = False,
                force: bool = False, world: World | None = None, progress: bool = True,
                warn=None, source_name: str | None = None, inputs=(), on_start=None,
-               on_search_done=None) -> SearchResult:
+               on_search_done=None, warm_start: Path | None = None) -> SearchResult:
     """Search `space` for `config.target_ms` on `latency_source` and `data`, derive the
     architecture, retrain, export and measure it; write the results to `out_dir` (None: write
     nothing, resume nothing).
@@ -141,7 +141,8 @@ def run_search(space: SearchSpace | str, latency_source: LatencySource | Expecte
     run_search alike); `resume` continues a search checkpointed in `out_dir`, `force` starts
     afresh over one; `inputs` are files that `out_dir` must not be; `on_start()` is called when
     every input has been checked, `on_search_done(result)` when the architecture is known, before
-    retraining."""
+    retraining. `warm_start`: a warm-up's checkpoint, made for any target, to start from where
+    there is no checkpoint of this search to resume (search/targets.py)."""
     world = world or World()
     plan = check_search(space, latency_source, data, config, out_dir, export_onnx=export_onnx,
                         measure_on=measure_on, resume=resume, force=force, world_size=world.size,
@@ -150,6 +151,8 @@ def run_search(space: SearchSpace | str, latency_source: LatencySource | Expecte
                         progress=progress, warn=warn, world=world)
     if plan.checkpoint:
         searcher.resume(plan.checkpoint, plan.state)
+    elif warm_start is not None:
+        searcher.start_from(warm_start)
     # Every process has checked its input before rank 0 writes anything.
     world.barrier()
     with contextlib.ExitStack() as held:

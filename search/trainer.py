@@ -63,10 +63,14 @@ def check_fits(space: SearchSpace, data: Dataset, config: SearchConfig, world_si
 
 
 def check_resumable(state: dict, path: Path, space: SearchSpace, config: SearchConfig,
-                    world_size: int) -> None:
+                    world_size: int, any_target: bool = False) -> None:
     """Refuse a checkpoint (read_checkpoint) of another search: another space, other settings,
-    or another number of processes (its random streams are those of that many)."""
+    or another number of processes (its random streams are those of that many). `any_target`:
+    the checkpoint is a warm-up, which several targets share: its target may differ (the warm-up
+    trains weights alone, nothing of it depends on the target)."""
     mine = asdict(config)
+    if any_target:
+        mine["target_ms"] = state["config"].get("target_ms")
     if state["space"] != space.to_dict():
         raise UserError(f"cannot resume from {path}: it searches space {state['space']['name']!r} "
                         f"with other settings than this run")
@@ -131,17 +135,27 @@ class Searcher(Trainer):
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(self.state_dict(), tmp)
 
-    def resume(self, path: Path, state: dict | None = None) -> None:
+    def resume(self, path: Path, state: dict | None = None, any_target: bool = False) -> None:
         """Continue from a checkpoint made by the same search; anything else is refused. Every
         process reads it (on several machines, OUT_DIR is on a shared file system); `state`:
-        what read_checkpoint(path) has already returned."""
+        what read_checkpoint(path) has already returned. `any_target`: a warm-up made for
+        another target serves (check_resumable)."""
         state = state if state is not None else read_checkpoint(path)
-        check_resumable(state, path, self.space, self.config, self.world.size)
+        check_resumable(state, path, self.space, self.config, self.world.size, any_target)
         try:
             self.load_state_dict(state)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise UserError(f"cannot resume from {path}: checkpoint does not fit this search "
                             f"({str(exc).splitlines()[0]})") from None
+
+    def start_from(self, path: Path) -> None:
+        """Start this search from a complete warm-up made for any target (search/targets.py):
+        where a search of this target alone would be after its own warm-up."""
+        state = read_checkpoint(path)
+        if state["epoch"] != self.config.warmup_epochs:
+            raise UserError(f"cannot start from {path}: it holds {state['epoch']} epoch(s), not "
+                            f"the {self.config.warmup_epochs} of a complete warm-up")
+        self.resume(path, state, any_target=True)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -254,6 +268,12 @@ class Searcher(Trainer):
 
     def run(self) -> list[str]:
         """Search to the end (from the loaded checkpoint, if any); returns the derived choices."""
+        self.run_epochs(self.config.warmup_epochs + self.config.epochs)
+        return self._final(self.derive())
+
+    def run_epochs(self, until: int) -> None:
+        """Train (and search) up to epoch `until`, from the loaded checkpoint if any: the warm-up
+        alone (until = warmup_epochs) is what several targets share."""
         c = self.config
         total = c.warmup_epochs + c.epochs
         talk = self.progress and self.world.main
@@ -261,7 +281,7 @@ class Searcher(Trainer):
                    desc=f"search {self.space.name} ({c.mode})", disable=not talk,
                    dynamic_ncols=True)
         try:
-            while self.epoch < total:
+            while self.epoch < until:
                 row = self.run_epoch(self.epoch, bar)
                 self.rows.append(row)
                 if self.epoch + 1 == c.warmup_epochs and self.world.main:
@@ -281,7 +301,6 @@ class Searcher(Trainer):
                     self.write_log()
         finally:
             bar.close()
-        return self._final(self.derive())
 
     def _check_learned(self, accuracy: float) -> None:
         """At the end of warm-up, say so when the supernet is no better than chance: the search
