@@ -399,15 +399,30 @@ def _sources(table_path, predictor_path):
     return source, source if table_path else None, source if predictor_path else None
 
 
+def networks_options(least: int, networks: int, seed: int, predictor_required: bool = False):
+    """The options of the commands that measure whole networks on a device against a latency
+    source (check, validate): the device, the table and predictor, the space, and how many
+    random networks (at least `least`) of which seed."""
+    options = [
+        click.option("--device", "device_name", required=True, help="Device profile name or file."),
+        device_options,
+        click.option("--table", "table_path", type=click.Path(path_type=Path), default=None),
+        click.option("--predictor", "predictor_path", type=click.Path(path_type=Path),
+                     required=predictor_required, default=None),
+        click.option("--space", "space_name", default=None,
+                     help="Preset or space file (default: the space the latency files record)."),
+        click.option("--networks", type=click.IntRange(least), default=networks, show_default=True),
+        click.option("--seed", type=SEED, default=seed, show_default=True)]
+
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
 @cli.command()
-@click.option("--device", "device_name", required=True, help="Device profile name or file.")
-@device_options
-@click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
-@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), default=None)
-@click.option("--space", "space_name", default=None,
-              help="Preset or space file (default: the table's or predictor's space).")
-@click.option("--networks", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@networks_options(least=1, networks=5, seed=0)
 @resolution_option
 @click.option("--arch", "arch_paths", type=click.Path(path_type=Path), multiple=True,
               help="Measure this architecture (arch.json or net.config; repeatable) instead of "
@@ -537,14 +552,7 @@ def arch_export(arch_path, output, run_config, space_name, force):
 
 
 @cli.command()
-@click.option("--device", "device_name", required=True, help="Device profile name or file.")
-@device_options
-@click.option("--predictor", "predictor_path", type=click.Path(path_type=Path), required=True)
-@click.option("--table", "table_path", type=click.Path(path_type=Path), default=None)
-@click.option("--space", "space_name", default=None,
-              help="Preset or space file (default: the predictor's space).")
-@click.option("--networks", type=click.IntRange(2), default=20, show_default=True)
-@click.option("--seed", type=SEED, default=1, show_default=True)
+@networks_options(least=2, networks=20, seed=1, predictor_required=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Report directory: report.csv, scatter.png and the raw samples.")
 @click.option("--resume", is_flag=True, help="Complete an interrupted validation in OUTPUT.")
