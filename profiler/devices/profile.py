@@ -17,19 +17,17 @@ from profiler.errors import UserError
 from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import parse_key
 from .runtimes import RUNTIMES
+from .transports import TRANSPORTS
 
-TRANSPORTS = ("local", "ssh", "adb")
-DEFAULT_WORKDIR = {"adb": "/data/local/tmp/pxnas"}
-_ADHOC = re.compile(r"(?P<scheme>ssh|adb)://(?P<rest>.*)")
-_SSH = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)"
-                  r"(?::(?P<port>\d+))?")
-_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+# Devices written without a profile: ssh://USER@HOST[:PORT], adb://SERIAL.
+ADDRESSED = {name: t for name, t in TRANSPORTS.items() if t.address}
+_ADHOC = re.compile(rf"(?P<scheme>{'|'.join(ADDRESSED)})://(?P<rest>.*)")
 
 
 @dataclass(frozen=True)
 class DeviceProfile:
     name: str
-    transport: str = spec(choices=TRANSPORTS)
+    transport: str = spec(choices=tuple(TRANSPORTS))
     runtime: str = spec(choices=tuple(RUNTIMES))
     description: str = ""
     threads: int = spec(1, ge=1, le=1024)
@@ -82,17 +80,11 @@ class DeviceProfile:
                 raise UserError(f"reference: {exc}") from None
 
     def _check_transport(self):
-        if self.transport == "ssh":
-            m = _SSH.fullmatch(f"{self.user + '@' if self.user else ''}{self.host}")
-            if not self.host or not m:
-                raise UserError(f"host: ssh needs a host name or address "
-                                f"(and user: a user name), got {self.host!r}")
-        if self.serial and not _SERIAL.fullmatch(self.serial):
-            raise UserError(f"serial: not an adb serial: {self.serial!r}")
+        TRANSPORTS[self.transport].check_profile(self)
         if not self.python.strip():
             raise UserError("python: names the device's interpreter")
         if not self.workdir and self.transport != "local":
-            default = DEFAULT_WORKDIR.get(self.transport) or \
+            default = TRANSPORTS[self.transport].default_workdir or \
                 f"/tmp/pxnas-{self.user or getpass.getuser()}"
             object.__setattr__(self, "workdir", default)
         if self.transport != "local" and not self.workdir.startswith("/"):
@@ -129,20 +121,12 @@ def list_devices() -> tuple[list[DeviceProfile], list[str]]:
 
 
 def _adhoc(name: str, scheme: str, rest: str, runtime: str | None) -> DeviceProfile:
-    if scheme == "ssh":
-        m = _SSH.fullmatch(rest)
-        if not m:
-            raise UserError(f"not an ssh device: {name!r}; write ssh://USER@HOST[:PORT]")
-        if not runtime:
-            raise UserError(f"{name}: say which runtime the board runs: --runtime "
-                            f"{'|'.join(r for r in RUNTIMES if r != 'benchmark_model')}")
-        return DeviceProfile(name=name, transport="ssh", runtime=runtime, host=m["host"],
-                             user=m["user"] or "", port=int(m["port"] or 22),
-                             description="ad-hoc ssh device")
-    if not _SERIAL.fullmatch(rest):
-        raise UserError(f"not an adb device: {name!r}; write adb://SERIAL (see adb devices)")
-    return DeviceProfile(name=name, transport="adb", runtime=runtime or "benchmark_model",
-                         serial=rest, description="ad-hoc adb device")
+    fields = ADDRESSED[scheme].adhoc(name, rest)
+    runtime = runtime or fields.pop("runtime", None)
+    if not runtime:
+        raise UserError(f"{name}: say which runtime the board runs: --runtime "
+                        f"{'|'.join(r for r in RUNTIMES if r != 'benchmark_model')}")
+    return DeviceProfile(name=name, transport=scheme, **(fields | {"runtime": runtime}))
 
 
 def get_device(name: str, runtime: str | None = None, **settings) -> DeviceProfile:
@@ -159,7 +143,8 @@ def get_device(name: str, runtime: str | None = None, **settings) -> DeviceProfi
         profile = _load(Path(name), Path(name).stem)
     else:
         raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(known))} "
-                        f"(or a .yaml profile file, ssh://USER@HOST[:PORT], adb://SERIAL)")
+                        f"(or a .yaml profile file, "
+                        f"{', '.join(t.address for t in ADDRESSED.values())})")
     changes = {k: v for k, v in (settings | {"runtime": runtime}).items() if v}
     with _naming(name):
         return replace(profile, **changes) if changes else profile

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 
-from profiler.errors import TransportError
+from profiler.errors import TransportError, UserError
 from .base import Transport, quote
 
 # adb's own failures (exit 1, "error: ..." or "adb: error: ..." on stderr), as opposed to the exit
@@ -21,8 +21,25 @@ _ADB_ERROR = re.compile(r"^(adb: )?error: (device .* not found|no devices|device
                         r"more than one device|failed to (get feature set|connect))", re.M)
 
 
+_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+
+
 class AdbTransport(Transport):
     name = "adb"
+    address = "adb://SERIAL"
+    default_workdir = "/data/local/tmp/pxnas"
+
+    @classmethod
+    def check_profile(cls, profile):
+        if profile.serial and not _SERIAL.fullmatch(profile.serial):
+            raise UserError(f"serial: not an adb serial: {profile.serial!r}")
+
+    @classmethod
+    def adhoc(cls, name, address):
+        if not _SERIAL.fullmatch(address):
+            raise UserError(f"not an adb device: {name!r}; write {cls.address} (see adb devices)")
+        return {"runtime": "benchmark_model", "serial": address,
+                "description": "ad-hoc adb device"}
 
     def __init__(self, profile):
         super().__init__(profile)

@@ -28,6 +28,22 @@ def quote(argv: list[str]) -> str:
 
 class Transport:
     name = ""
+    address = ""  # how a device of this transport is written without a profile ("": it is not)
+    # Where pushed files live on the device when the profile names no workdir ("": a folder of
+    # the user's under /tmp).
+    default_workdir = ""
+
+    # What each transport asks of a device profile (profile.py calls these).
+    @classmethod
+    def check_profile(cls, profile) -> None:
+        """Refuse (UserError) the settings of a profile this transport cannot use."""
+
+    @classmethod
+    def adhoc(cls, name: str, address: str) -> dict:
+        """The profile fields of the ad-hoc device `name`, written as `cls.address` says
+        (`address`: what follows `<transport>://`); its runtime, where the transport has a
+        default one."""
+        raise NotImplementedError
 
     def __init__(self, profile):
         self.profile = profile

@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from profiler.errors import TransportError
+from profiler.errors import TransportError, UserError
 from .base import Transport, quote
 
 # ssh says these on stderr (exit 255) when the connection, not the command, failed.
@@ -32,10 +32,29 @@ _REASONS = [
 ]
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:%\[\]-]*")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+# A device written USER@HOST[:PORT] (a profile's user and host, or ssh://USER@HOST[:PORT]).
+_ADDRESS = re.compile(r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?"
+                      r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)(?::(?P<port>\d+))?")
 
 
 class SshTransport(Transport):
     name = "ssh"
+    address = "ssh://USER@HOST[:PORT]"
+
+    @classmethod
+    def check_profile(cls, profile):
+        user = f"{profile.user}@" if profile.user else ""
+        if not profile.host or not _ADDRESS.fullmatch(user + profile.host):
+            raise UserError(f"host: ssh needs a host name or address "
+                            f"(and user: a user name), got {profile.host!r}")
+
+    @classmethod
+    def adhoc(cls, name, address):
+        m = _ADDRESS.fullmatch(address)
+        if not m:
+            raise UserError(f"not an ssh device: {name!r}; write {cls.address}")
+        return {"host": m["host"], "user": m["user"] or "", "port": int(m["port"] or 22),
+                "description": "ad-hoc ssh device"}
 
     def __init__(self, profile):
         super().__init__(profile)
