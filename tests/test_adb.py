@@ -89,7 +89,7 @@ def env(cache_dir, tmp_path):
     return dict(os.environ, PXNAS_CACHE=str(cache_dir), PXNAS_DEVICES=str(tmp_path / "devices"))
 
 
-def test_pixel1_end_to_end(run, env, tmp_path, phones, tool, micro):
+def test_pixel1_end_to_end(run, cli, env, tmp_path, phones, tool, micro):
     phone = phones("FA6AB0301234")
     profile(env, tmp_path, "pixel1")  # the shipped pixel1, measured quickly
     proc = run("pxprof", "measure", "--device", "pixel1", "--benchmark-binary", tool,
@@ -125,19 +125,19 @@ def test_pixel1_end_to_end(run, env, tmp_path, phones, tool, micro):
     assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == pushed
 
     # The ad-hoc form reaches the same phone.
-    ready = run("pxprof", "devices", "--check", "adb://FA6AB0301234", "--benchmark-binary", tool)
+    ready = cli("pxprof", "devices", "--check", "adb://FA6AB0301234", "--benchmark-binary", tool)
     assert ready.returncode == 0, ready.stdout + ready.stderr
     assert "ready" in ready.stdout and "Pixel" in ready.stdout
 
 
-def test_adb_bad_input(run, env, tmp_path, phones, tool, micro):
+def test_adb_bad_input(cli, env, tmp_path, phones, tool, micro):
     def measure(device="pixel1", binary=tool, **kw):
         args = ["measure", "--device", device, "--space", micro, "-o", "t.csv"]
-        return run("pxprof", *args, *(["--benchmark-binary", binary] if binary else []), **kw)
+        return cli("pxprof", *args, *(["--benchmark-binary", binary] if binary else []), **kw)
 
     profile(env, tmp_path, "pixel1")
     no_adb = dict(env, PATH=str(tmp_path / "nothing"))
-    assert_bad_input(run("pxprof", "measure", "--device", "pixel1", "--benchmark-binary", tool,
+    assert_bad_input(cli("pxprof", "measure", "--device", "pixel1", "--benchmark-binary", tool,
                          "--space", micro, "-o", "t.csv", env=no_adb), "adb is not on PATH")
     assert_bad_input(measure(), "no phone attached")
     phones("A1", state="unauthorized")
@@ -176,7 +176,7 @@ def test_phone_that_disconnects(run, env, tmp_path, phones, tool, micro):
     assert len(LatencyTable.load(tmp_path / "t.csv")) == len(final) == 6
 
 
-def test_phone_farm(run, env, tmp_path, phones, tool, micro):
+def test_phone_farm(run, cli, env, tmp_path, phones, tool, micro):
     phones("A1")
     phones("B2")
     phones("C3", props=PIXEL | {"ro.product.model": "Pixel 2"})
@@ -191,6 +191,6 @@ def test_phone_farm(run, env, tmp_path, phones, tool, micro):
     units = [a["unit"] for b in raw["blocks"].values() for a in b["attempts"]]
     assert set(units) == {"A1", "B2"}  # the blocks were split, each measured on one phone
     # Phones of different models never measure one table.
-    assert_bad_input(run("pxprof", "measure", "--device", "phoneA1", "--device", "phoneC3",
+    assert_bad_input(cli("pxprof", "measure", "--device", "phoneA1", "--device", "phoneC3",
                          "--benchmark-binary", tool, "--space", micro, "-o", "u.csv"),
                      "one model", "Pixel 2")

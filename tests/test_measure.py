@@ -15,7 +15,7 @@ from profiler.tables.table import LatencyTable, samples_path
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 
 
-def test_measure_small_space(run, tmp_path, small_space, quick_device):
+def test_measure_small_space(run, cli, tmp_path, small_space, quick_device):
     proc = run("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
     table = LatencyTable.load(tmp_path / "t.csv")
@@ -46,7 +46,7 @@ def test_measure_small_space(run, tmp_path, small_space, quick_device):
                 "--resume")
     assert again.returncode == 0 and (tmp_path / "t.csv").read_text() == before
     # Without --resume an existing table is never overwritten.
-    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+    assert_bad_input(cli("pxprof", "measure", "--device", quick_device, "--space", small_space,
                          "-o", "t.csv"), "exists")
     # A damaged samples file is refused, and left as it is.
     spath = samples_path(tmp_path / "t.csv")
@@ -54,14 +54,14 @@ def test_measure_small_space(run, tmp_path, small_space, quick_device):
     for damaged in ("{not json", json.dumps({**json.loads(good), "method": {}}),
                     good.replace('"inner": ', '"inner": -')):
         spath.write_text(damaged)
-        assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+        assert_bad_input(cli("pxprof", "measure", "--device", quick_device, "--space", small_space,
                              "-o", "t.csv", "--resume"), "cannot resume")
         assert spath.read_text() == damaged
     spath.write_text(good)
     # Nor resumed with another device.
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({**QUICK_DEVICE, "threads": 2}))
-    assert_bad_input(run("pxprof", "measure", "--device", other, "--space", small_space,
+    assert_bad_input(cli("pxprof", "measure", "--device", other, "--space", small_space,
                          "-o", "t.csv", "--resume"), "cannot resume")
 
 
@@ -117,18 +117,18 @@ def test_one_writer_at_a_time(env, tmp_path, small_space):
         pass
 
 
-def test_measure_bad_input(run, small_space, quick_device, tmp_path):
-    assert_bad_input(run("pxprof", "measure", "--device", "nope", "-o", "t.csv"),
+def test_measure_bad_input(cli, small_space, quick_device, tmp_path):
+    assert_bad_input(cli("pxprof", "measure", "--device", "nope", "-o", "t.csv"),
                      "unknown device", "cpu", "pixel1")
-    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", "nope",
+    assert_bad_input(cli("pxprof", "measure", "--device", quick_device, "--space", "nope",
                          "-o", "t.csv"), "unknown space")
-    assert_bad_input(run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+    assert_bad_input(cli("pxprof", "measure", "--device", quick_device, "--space", small_space,
                          "-o", "no/dir/t.csv"), "does not exist")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "tvm"}))
-    assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "unknown runtime")
+    assert_bad_input(cli("pxprof", "measure", "--device", bad, "-o", "t.csv"), "unknown runtime")
     bad.write_text(yaml.safe_dump({**QUICK_DEVICE, "cpus": "big"}))
-    assert_bad_input(run("pxprof", "measure", "--device", bad, "-o", "t.csv"), "CPU list")
+    assert_bad_input(cli("pxprof", "measure", "--device", bad, "-o", "t.csv"), "CPU list")
     assert list(tmp_path.glob("t.*")) == []
 
 

@@ -32,10 +32,10 @@ def test_a_replaced_table_takes_its_samples_with_it(run, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no lock or temporary file left
 
 
-def test_a_search_being_written_is_not_touched(run, tmp_path):
+def test_a_search_being_written_is_not_touched(cli, tmp_path):
     law_table(TINY, tmp_path / "t.csv")
     with writing(tmp_path / "out", "another pxsearch"):
-        proc = run("pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "-o", "out",
+        proc = cli("pxsearch", "--latency-table", "t.csv", "--target-latency", "50%", "-o", "out",
                    "--resume")
     assert_bad_input(proc, "out is being written by another pxsearch")
     assert not (tmp_path / "out").exists()

@@ -19,10 +19,12 @@ from profiler.space.arch import load_arch
 from profiler.space.spaces import get_space
 from search.latency import ExpectedLatency
 
+from forked import run_forked
 from search_fixtures import synthetic_table
 
 PXSEARCH = str(Path(sys.executable).with_name("pxsearch"))
-FAST = ["--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--threads", "1", "--quiet"]
+FAST = ["--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--train-subset", "256",
+        "--threads", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +39,18 @@ def bounds():
     return ExpectedLatency(get_space("tiny"), synthetic_table(get_space("tiny"))).bounds()
 
 
-def pxsearch(*args, cwd=None, env_dir=None, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PXNAS_CACHE=str(env_dir or cwd or "."), OMP_NUM_THREADS="1")
+def _env(cwd) -> dict:
+    return dict(os.environ, PXNAS_CACHE=str(cwd or "."), OMP_NUM_THREADS="1")
+
+
+def pxsearch(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([PXSEARCH, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300, **kw)
+                          env=_env(cwd), timeout=300)
+
+
+def refused(*args, cwd) -> subprocess.CompletedProcess:
+    """pxsearch for a refusal: forked from an interpreter that has imported torch (tests/forked.py)."""
+    return run_forked("pxsearch", *args, cwd=cwd, env=_env(cwd))
 
 
 def test_search_once_for_alls_space_at_a_small_resolution(tmp_path):
@@ -89,73 +99,59 @@ def test_search_writes_architecture_log_picture_and_onnx(tiny_table, bounds, tmp
     assert y.shape == (1, 10)
 
 
-def test_resume_after_a_kill_ends_like_an_uninterrupted_search(tiny_table, bounds, tmp_path):
-    lo, hi = bounds
-    args = ["--latency-table", tiny_table, "--target-latency", (lo + hi) / 2,
-            "--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--threads", "1",
-            "--retrain-epochs", "0", "--no-export", "--quiet", "--seed", "3"]
-    whole = pxsearch(*args, "-o", tmp_path / "whole", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
-
-    out = tmp_path / "killed"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def _killed(args, out: Path, cwd: Path, ready) -> str:
+    """Start the search of `args` into `out`, send it SIGTERM once `ready()`; its stderr."""
     proc = subprocess.Popen([PXSEARCH, *map(str, args), "-o", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    log = out / "search_log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 2:  # warm-up checkpointed
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "--resume" in err and not (out / "arch.json").exists()
-
-    resumed = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    a = json.loads((tmp_path / "whole" / "arch.json").read_text())
-    b = json.loads((out / "arch.json").read_text())
-    assert a["choices"] == b["choices"]
-    cols = (tmp_path / "whole" / "search_log.csv").read_text().splitlines()[0].split(",")
-    keep = [i for i, c in enumerate(cols) if c != "seconds"]
-    rows = lambda p: [[r.split(",")[i] for i in keep] for r in p.read_text().splitlines()]  # noqa: E731
-    assert rows(tmp_path / "whole" / "search_log.csv") == rows(log)
-
-
-def test_an_interrupted_retraining_resumes_where_it_stopped(tiny_table, bounds, tmp_path):
-    lo, hi = bounds
-    args = ["--latency-table", tiny_table, "--target-latency", (lo + hi) / 2, "--warmup-epochs", "0",
-            "--epochs", "1", "--batch-size", "64", "--threads", "1", "--retrain-epochs", "4",
-            "--no-export", "--quiet", "--seed", "5"]
-    whole = pxsearch(*args, "-o", tmp_path / "whole", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
-
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([PXSEARCH, *map(str, args), "-o", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not (out / "retrain.pt").exists():
+    while time.time() < deadline and proc.poll() is None and not ready():
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert not (out / "arch.json").exists()
+    assert "--resume" in err and not (out / "arch.json").exists()
+    return err
+
+
+def test_a_search_killed_while_searching_or_retraining_resumes_to_the_uninterrupted_result(
+        tiny_table, bounds, tmp_path):
+    lo, hi = bounds
+    # A few hundred images: epochs of a few steps, still long enough for a kill to land mid-run.
+    args = ["--latency-table", tiny_table, "--target-latency", (lo + hi) / 2,
+            "--warmup-epochs", "1", "--epochs", "3", "--batch-size", "64", "--train-subset", "256",
+            "--threads", "1", "--retrain-epochs", "4", "--no-export", "--quiet", "--seed", "3"]
+    whole = pxsearch(*args, "-o", tmp_path / "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    cols = (tmp_path / "whole" / "search_log.csv").read_text().splitlines()[0].split(",")
+    keep = [i for i, c in enumerate(cols) if c != "seconds"]
+    rows = lambda p: [[r.split(",")[i] for i in keep] for r in p.read_text().splitlines()]  # noqa: E731
+    arch = json.loads((tmp_path / "whole" / "arch.json").read_text())
+
+    # Killed after the warm-up was checkpointed, while searching.
+    out = tmp_path / "searching"
+    log = out / "search_log.csv"
+    _killed(args, out, tmp_path, lambda: log.exists() and len(log.read_text().splitlines()) >= 2)
+    resumed = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "arch.json").read_text()) == arch
+    assert rows(tmp_path / "whole" / "search_log.csv") == rows(log)
+
+    # Killed while retraining the derived network (retrain.pt is saved every epoch).
+    out = tmp_path / "retraining"
+    _killed(args, out, tmp_path, lambda: (out / "retrain.pt").exists())
     import torch
     done = torch.load(out / "retrain.pt", weights_only=True)["epoch"]
     assert 1 <= done < 4
-
     resumed = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "arch.json").read_text()) == \
-        json.loads((tmp_path / "whole" / "arch.json").read_text())
+    assert json.loads((out / "arch.json").read_text()) == arch
 
 
 def _bad(tmp_path, *args) -> str:
     out = tmp_path / "out"
     before = sorted(p.name for p in tmp_path.iterdir())
-    r = pxsearch(*args, "-o", out, *FAST, cwd=tmp_path)
+    r = refused(*args, "-o", out, *FAST, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pxsearch: error: "), r.stderr
@@ -200,8 +196,8 @@ def test_a_corrupt_checkpoint_is_refused_and_left_alone(tiny_table, bounds, tmp_
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"\x80\x02 this is not a checkpoint")
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    r = pxsearch("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
-                 "--resume", "-o", out, cwd=tmp_path)
+    r = refused("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+                "--resume", "-o", out, cwd=tmp_path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "checkpoint is corrupt" in lines[0], r.stderr
@@ -212,6 +208,6 @@ def test_an_unfinished_output_directory_is_not_overwritten(tiny_table, bounds, t
     out = tmp_path / "out"
     out.mkdir()
     (out / "search_log.csv").write_text("epoch\n1\n")
-    r = pxsearch("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
-                 "-o", out, cwd=tmp_path)
+    r = refused("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+                "-o", out, cwd=tmp_path)
     assert r.returncode == 2 and "pass --resume" in r.stderr

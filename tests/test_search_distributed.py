@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 
 from profiler.space.spaces import get_space
 
+from forked import run_forked
 from search_fixtures import synthetic_table
 
 PXSEARCH = str(Path(sys.executable).with_name("pxsearch"))
@@ -146,7 +147,8 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
 
 
 def test_more_processes_than_the_machine_has_are_refused(inputs, tmp_path):
-    r = pxsearch(*_args(inputs), "--nproc", "4096", "-o", tmp_path / "out", cwd=tmp_path)
+    r = run_forked("pxsearch", *_args(inputs), "--nproc", "4096", "-o", tmp_path / "out",
+                   cwd=tmp_path, env=dict(ENV, PXNAS_CACHE=str(tmp_path)))
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("pxsearch: error: --nproc 4096: this machine lets pxsearch use ")

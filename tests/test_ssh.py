@@ -98,9 +98,9 @@ def test_cut_connection_without_retries_resumes(env, tmp_path, small_space, sshd
     _assert_complete(tmp_path)
 
 
-def test_ssh_bad_input(run, tmp_path, small_space, sshd_server):
+def test_ssh_bad_input(cli, tmp_path, small_space, sshd_server):
     def measure(**settings):
-        return run("pxprof", "measure", "--device", board(tmp_path, sshd_server, **settings),
+        return cli("pxprof", "measure", "--device", board(tmp_path, sshd_server, **settings),
                    "--space", small_space, "-o", "t.csv")
 
     empty = tmp_path / "empty_known_hosts"
@@ -118,16 +118,16 @@ def test_ssh_bad_input(run, tmp_path, small_space, sshd_server):
     assert_bad_input(measure(host="127.0.0.1;touch pwned"), "host")
     assert not list(tmp_path.rglob("pwned")) and not list(tmp_path.glob("t.*"))
 
-    not_ready = run("pxprof", "devices", "--check", board(tmp_path, sshd_server,
+    not_ready = cli("pxprof", "devices", "--check", board(tmp_path, sshd_server,
                                                          known_hosts=str(empty)))
     assert not_ready.returncode == 1 and "not ready" in not_ready.stdout
 
     # The ad-hoc form: a runtime must be named; host keys are checked against the user's own
     # known_hosts, which does not know this server.
     adhoc = f"ssh://{sshd_server.user}@{sshd_server.host}:{sshd_server.port}"
-    assert_bad_input(run("pxprof", "measure", "--device", adhoc, "--space", small_space,
+    assert_bad_input(cli("pxprof", "measure", "--device", adhoc, "--space", small_space,
                          "-o", "t.csv"), "--runtime")
-    proc = run("pxprof", "measure", "--device", adhoc, "--runtime", "onnxruntime", "--space",
+    proc = cli("pxprof", "measure", "--device", adhoc, "--runtime", "onnxruntime", "--space",
                small_space, "-o", "t.csv")
     assert_bad_input(proc)
     assert not list(tmp_path.glob("t.*"))

@@ -80,7 +80,7 @@ def test_merge_refuses_other_fingerprints():
             a.merge(make_table(space, fp={**FP, field: value}))
 
 
-def test_cli_merge(run, tmp_path):
+def test_cli_merge(run, cli, tmp_path):
     space = space_from_dict(SMALL_SPACE, "t")
     make_table(space).save(tmp_path / "a.csv")
     make_table(space, latency=lambda i: 9.0 + i).save(tmp_path / "b.csv")
@@ -88,7 +88,7 @@ def test_cli_merge(run, tmp_path):
     proc = run("pxprof", "merge", "a.csv", "b.csv", "-o", "m.csv")
     assert proc.returncode == 0, proc.stderr
     assert LatencyTable.load(tmp_path / "m.csv").df["latency_ms"].min() == 9.0
-    assert_bad_input(run("pxprof", "merge", "a.csv", "c.csv", "-o", "n.csv"),
+    assert_bad_input(cli("pxprof", "merge", "a.csv", "c.csv", "-o", "n.csv"),
                      "refusing to merge", "different runtime")
     assert not (tmp_path / "n.csv").exists()
 
@@ -178,7 +178,7 @@ def test_import_once_for_all_lut_at_another_resolution_and_predict(run, tmp_path
     assert float(proc.stdout.split()[0]) == pytest.approx(sum(lat[k] for k in by_hand), abs=1e-4)
 
 
-def test_bad_tables_and_luts(run, tmp_path):
+def test_bad_tables_and_luts(cli, tmp_path):
     tiny = get_space("tiny")
     cases = {
         "list.yaml": ("- 1\n- 2\n", "not a lookup table"),
@@ -188,28 +188,28 @@ def test_bad_tables_and_luts(run, tmp_path):
     }
     for name, (text, fragment) in cases.items():
         (tmp_path / name).write_text(text)
-        assert_bad_input(run("pxprof", "import-lut", name, "-o", "out.csv"), fragment)
+        assert_bad_input(cli("pxprof", "import-lut", name, "-o", "out.csv"), fragment)
         assert not (tmp_path / "out.csv").exists()
     (tmp_path / "pixel.yaml").write_text(yaml.safe_dump(_lut(tiny)))
-    assert_bad_input(run("pxprof", "import-lut", "pixel.yaml", "-o", "no/such/dir/t.csv"),
+    assert_bad_input(cli("pxprof", "import-lut", "pixel.yaml", "-o", "no/such/dir/t.csv"),
                      "does not exist")
 
     table = make_table(tiny)
     table.df.drop(columns=["latency_ms"]).to_csv(tmp_path / "nolat.csv", index=False)
-    assert_bad_input(run("pxprof", "show", "nolat.csv"), "missing column", "latency_ms")
+    assert_bad_input(cli("pxprof", "show", "nolat.csv"), "missing column", "latency_ms")
     df = table.df.copy()
     df.loc[0, "latency_ms"] = -1.0
     df.to_csv(tmp_path / "neg.csv", index=False)
-    assert_bad_input(run("pxprof", "show", "neg.csv"), "positive")
-    assert_bad_input(run("pxprof", "show", "missing.csv"), "no such latency table")
+    assert_bad_input(cli("pxprof", "show", "neg.csv"), "positive")
+    assert_bad_input(cli("pxprof", "show", "missing.csv"), "no such latency table")
 
     table.save(tmp_path / "t.csv")
     (tmp_path / "arch.json").write_text(json.dumps({"space": "tiny", "choices": ["k3_e3"] * 7}))
-    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
+    assert_bad_input(cli("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
                      "8 searchable layers")
     (tmp_path / "arch.json").write_text(json.dumps({"space": "tiny", "choices": ["zero"] * 8}))
-    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
+    assert_bad_input(cli("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"),
                      "not a candidate")
     (tmp_path / "arch.json").write_text(json.dumps({"space": "proxyless-mobile",
                                                     "choices": ["k3_e3"] * 21}))
-    assert_bad_input(run("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"), "lacks")
+    assert_bad_input(cli("pxprof", "predict", "--table", "t.csv", "--arch", "arch.json"), "lacks")
