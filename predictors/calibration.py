@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from profiler.errors import UserError
-from profiler.tables.latency import Calibration
+from profiler.tables.latency import Calibration, runs
 
 FORMS = ("sum", "scale", "per-call", "per-call+scale")
 TIE = 0.001
@@ -89,7 +89,7 @@ def calibrate(predictor, profile, space, networks: int, seed: int):
     nets = [space.network(a) for a in archs]
     # The predictor's own block sums: the calibration corrects what it will be applied to.
     sums = [float(predictor.block_latencies(net).sum()) for net in nets]
-    form, calibration, cv = fit_calibration(sums, [sum(s.profiled for s in net) for net in nets],
+    form, calibration, cv = fit_calibration(sums, [int(runs(net).sum()) for net in nets],
                                             measured)
     info = {"form": form, "cv_mape": cv, "device": profile.name, "space": space.name,
             "seed": seed, "networks": [

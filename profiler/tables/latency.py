@@ -5,7 +5,7 @@ prices blocks measured alone (`block_latencies`) and whole networks (`network_te
 block plus a constant, so the expected latency of a supernet stays linear in the path
 probabilities, and differentiable, even when a calibration turns block sums into network latency).
 
-A `zero` op (the layer skipped) costs nothing: said here, once.
+A `zero` op (the layer skipped) costs nothing: said here, once (`runs`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ import numpy as np
 from profiler.errors import UserError
 from profiler.limits import MAX_BLOCK_MS, MAX_SCALE, MIN_SCALE
 from profiler.space.blockspec import BlockSpec
+
+
+def runs(specs) -> np.ndarray:
+    """Which of `specs` run on the device. A `zero` op (the layer skipped) runs nothing: it costs
+    nothing, pays no per-call cost, and no source is asked to price it."""
+    return np.array([s.profiled for s in specs], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,9 @@ class Calibration:
                             f"device does (scale {MIN_SCALE:g} to {MAX_SCALE:g}, per-call cost at "
                             f"most {MAX_BLOCK_MS:g} ms), got {self.scale!r} and {self.per_call_ms!r}")
 
-    def terms(self, block_ms: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, float]:
-        """One term per block (`real`: not `zero`) and a constant, summing to the network."""
-        return np.where(real, self.scale * (block_ms - self.per_call_ms), 0.0), \
+    def terms(self, block_ms: np.ndarray, running: np.ndarray) -> tuple[np.ndarray, float]:
+        """One term per block (`running`: see `runs`) and a constant, summing to the network."""
+        return np.where(running, self.scale * (block_ms - self.per_call_ms), 0.0), \
             self.scale * self.per_call_ms
 
 
@@ -54,11 +60,12 @@ class LatencySource:
         raise NotImplementedError
 
     def missing(self, specs) -> list[str]:
-        """Keys of the blocks this source cannot price."""
+        """Keys of the blocks this source cannot price (of blocks that run)."""
         return []
 
     def check_covers(self, specs, what: str = "this architecture") -> None:
-        missing = list(dict.fromkeys(self.missing(specs)))
+        specs = list(specs)
+        missing = list(dict.fromkeys(self.missing([s for s, r in zip(specs, runs(specs)) if r])))
         if missing:
             shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
                                                else "")
@@ -68,8 +75,8 @@ class LatencySource:
         """Milliseconds of each block measured alone; `zero` costs 0."""
         specs = list(specs)
         out = np.zeros(len(specs))
-        real = [i for i, s in enumerate(specs) if s.profiled]
-        if real:
+        real = np.flatnonzero(runs(specs))
+        if len(real):
             self.check_covers([specs[i] for i in real], "these blocks")
             ms = np.asarray(self._latencies([specs[i] for i in real]), dtype=float).reshape(-1)
             if len(ms) != len(real) or not np.all(np.isfinite(ms)):
@@ -89,12 +96,12 @@ class LatencySource:
         calibration = getattr(self, "calibration", None)
         if calibration is None:
             return ms, 0.0
-        return calibration.terms(ms, np.array([s.profiled for s in specs], dtype=bool))
+        return calibration.terms(ms, runs(specs))
 
     def network_latency(self, specs) -> float:
         """The latency of the network made of `specs` (one architecture, fixed layers included)."""
         specs = list(specs)
-        self.check_covers([s for s in specs if s.profiled])
+        self.check_covers(specs)
         terms, constant = self.network_terms(specs)
         return float(terms.sum() + constant)
 

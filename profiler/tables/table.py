@@ -157,7 +157,7 @@ class LatencyTable(LatencySource):
         return float(self.block_latencies([spec])[0])
 
     def missing(self, specs) -> list[str]:
-        return [s.key for s in specs if s.profiled and s.key not in self._latency]
+        return [s.key for s in specs if s.key not in self._latency]
 
     def _latencies(self, specs):
         return [self._latency[s.key] for s in specs]
