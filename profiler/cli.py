@@ -17,7 +17,7 @@ from profiler.devices.profile import get_device, list_devices
 from profiler.devices.runtimes import RUNTIMES
 from profiler.errors import DeviceUnavailable, UserError
 from profiler.limits import MAX_SEED
-from profiler.outputs import claim, remove_stale, writing
+from profiler.outputs import claimed, remove_stale
 from profiler.space.arch import load_arch
 from profiler.space.spaces import get_space, list_spaces, split_resolution
 
@@ -223,8 +223,8 @@ def _save_table(table: LatencyTable, output: Path, inputs, force: bool) -> None:
     samples left at `output` described the old table and go with it."""
     from profiler.tables.table import samples_path
 
-    claim(output, inputs, force, companions=[samples_path(output)])
-    with writing(output, click.get_current_context().command_path):
+    with claimed(output, inputs, click.get_current_context().command_path, force=force,
+                 companions=[samples_path(output)]):
         table.save(output)
         remove_stale([samples_path(output)])
 
@@ -266,30 +266,27 @@ def fit_predictor(table_paths, output, folds, cv_predictions, models, device_nam
     networks measured end to end."""
     from predictors import calibrate, fit_table  # scikit-learn: only when fitting
 
-    for path in (output, cv_predictions):
-        if path is not None:
-            claim(path, [*table_paths, cv_predictions if path == output else output], force)
-    profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
-    predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions,
-                          models=list(models) or None)
-    cv = predictor.cv
-    split = "leave-one-out" if folds == "loo" else f"{folds}-fold"
-    for kind, report in cv["kinds"].items():
-        errors = ", ".join(f"{name} {err:.1%}" for name, err in report["mape"].items())
-        alone = " (too few blocks to try another model)" if len(report["mape"]) == 1 else ""
-        click.echo(f"{kind} ({report['rows']} blocks): {errors} -> {report['model']}{alone}")
-    click.echo(f"{split} cross-validated error per block: mean {cv['mape']:.1%}, "
-               f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, max {cv['max_ape']:.1%}; "
-               f"per-call cost {predictor.intercept_ms * 1e3:.3g} us")
-    if profile:
-        space = get_space(_space_name(space_name, predictor))
-        predictor = calibrate(predictor, profile, space, networks, seed)
-        info, cal = predictor.calibration_info, predictor.calibration
-        errors = ", ".join(f"{form} {err:.1%}" for form, err in info["cv_mape"].items())
-        click.echo(f"calibration on {networks} networks measured on {profile.name}: "
-                   f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
-                   f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}")
-    with writing(output, "pxprof fit-predictor"):
+    with claimed(output, table_paths, "pxprof fit-predictor", force=force, beside=cv_predictions):
+        profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
+        predictor = fit_table(list(table_paths), folds, cv_predictions=cv_predictions,
+                              models=list(models) or None)
+        cv = predictor.cv
+        split = "leave-one-out" if folds == "loo" else f"{folds}-fold"
+        for kind, report in cv["kinds"].items():
+            errors = ", ".join(f"{name} {err:.1%}" for name, err in report["mape"].items())
+            alone = " (too few blocks to try another model)" if len(report["mape"]) == 1 else ""
+            click.echo(f"{kind} ({report['rows']} blocks): {errors} -> {report['model']}{alone}")
+        click.echo(f"{split} cross-validated error per block: mean {cv['mape']:.1%}, "
+                   f"median {cv['median_ape']:.1%}, p95 {cv['p95_ape']:.1%}, "
+                   f"max {cv['max_ape']:.1%}; per-call cost {predictor.intercept_ms * 1e3:.3g} us")
+        if profile:
+            space = get_space(_space_name(space_name, predictor))
+            predictor = calibrate(predictor, profile, space, networks, seed)
+            info, cal = predictor.calibration_info, predictor.calibration
+            errors = ", ".join(f"{form} {err:.1%}" for form, err in info["cv_mape"].items())
+            click.echo(f"calibration on {networks} networks measured on {profile.name}: "
+                       f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
+                       f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}")
         predictor.save(output)
     click.echo(f"wrote {output}")
 
@@ -345,38 +342,37 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
     if device_name and 0 < networks < 3:
         raise UserError(f"--networks {networks}: a calibration needs at least 3 networks (0: none)")
     blocks_path = output.with_suffix(".blocks.csv")
-    claim(output, [prior_path, *table_paths], force, resume=resume,
-          companions=[] if table_paths else [blocks_path])
-    from predictors import Predictor
+    with claimed(output, [prior_path, *table_paths], "pxprof adapt", force=force, resume=resume,
+                 companions=[] if table_paths else [blocks_path]):
+        from predictors import Predictor
 
-    prior = Predictor.load(prior_path)
-    # The space is needed to measure on the device; a table of a few entries names its own.
-    space = get_space(_space_name(space_name, prior)) if device_name else None
-    if space is not None and prior.space != space.name:
-        raise UserError(f"the predictor {prior_path} is of space {prior.space!r}, not "
-                        f"{space.name!r}")
-    profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
-    if not table_paths:
-        from profiler.devices.measure import measure as measure_table
+        prior = Predictor.load(prior_path)
+        # The space is needed to measure on the device; a table of a few entries names its own.
+        space = get_space(_space_name(space_name, prior)) if device_name else None
+        if space is not None and prior.space != space.name:
+            raise UserError(f"the predictor {prior_path} is of space {prior.space!r}, not "
+                            f"{space.name!r}")
+        profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
+        if not table_paths:
+            from profiler.devices.measure import measure as measure_table
 
-        chosen = _informative(prior, space, n_blocks)
-        measure_table(profile, space, blocks_path, resume=resume, specs=chosen,
-                      label=f"{space.name}~adapt{n_blocks}", force=force, inputs=[prior_path])
-        table_paths = (blocks_path,)
-    predictor = adapt_table(prior, list(table_paths))
-    cv = predictor.cv
-    click.echo(f"adapted from {prior_path} ({prior.fingerprint.get('device', '?')}) with "
-               f"{len(predictor.measured)} measured blocks: {cv['speed_ratio']:.3g}x the source's "
-               f"latency plus its own deviation; leave-one-out error per block (an upper bound) "
-               f"mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}")
-    if profile is not None and networks:
-        predictor = calibrate(predictor, profile, space, networks, seed)
-        info, cal = predictor.calibration_info, predictor.calibration
-        click.echo(f"calibration on {networks} networks measured on {profile.name}: "
-                   f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
-                   f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error per network "
-                   f"{info['cv_mape'][info['form']]:.1%}")
-    with writing(output, "pxprof adapt"):
+            chosen = _informative(prior, space, n_blocks)
+            measure_table(profile, space, blocks_path, resume=resume, specs=chosen,
+                          label=f"{space.name}~adapt{n_blocks}", force=force, inputs=[prior_path])
+            table_paths = (blocks_path,)
+        predictor = adapt_table(prior, list(table_paths))
+        cv = predictor.cv
+        click.echo(f"adapted from {prior_path} ({prior.fingerprint.get('device', '?')}) with "
+                   f"{len(predictor.measured)} measured blocks: {cv['speed_ratio']:.3g}x the "
+                   f"source's latency plus its own deviation; leave-one-out error per block (an "
+                   f"upper bound) mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}")
+        if profile is not None and networks:
+            predictor = calibrate(predictor, profile, space, networks, seed)
+            info, cal = predictor.calibration_info, predictor.calibration
+            click.echo(f"calibration on {networks} networks measured on {profile.name}: "
+                       f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
+                       f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error per network "
+                       f"{info['cv_mape'][info['form']]:.1%}")
         predictor.save(output)
     click.echo(f"wrote {output} in {time.perf_counter() - start:.0f} s")
 
@@ -482,15 +478,14 @@ def export_cmd(arch_path, output, space_name, batch, seed, force):
     if output.suffix not in by_suffix:
         raise UserError(f"cannot tell the format of {output}: use a suffix among "
                         f"{', '.join(by_suffix)}")
-    claim(output, [arch_path], force)
-    space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
-    import torch
+    with claimed(output, [arch_path], "pxprof export", force=force):
+        space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
+        import torch
 
-    from profiler.build.blocks import build_network
-    from profiler.build.export import export
-    torch.manual_seed(seed)
-    shape = space.input_shape(batch)
-    with writing(output, "pxprof export"):
+        from profiler.build.blocks import build_network
+        from profiler.build.export import export
+        torch.manual_seed(seed)
+        shape = space.input_shape(batch)
         export(build_network(space, choices), shape, by_suffix[output.suffix], output)
     click.echo(f"wrote {output}: {space.name}, input {'x'.join(map(str, shape))}")
 
@@ -519,9 +514,8 @@ def arch_import(net_config, run_config, resolution, output, force):
     from profiler.space.netconfig import beside, import_net_config
 
     run_config = run_config or beside(net_config)
-    claim(output, [net_config, run_config], force)
-    space, choices = import_net_config(net_config, run_config, resolution)
-    with writing(output, "pxprof arch import"):
+    with claimed(output, [net_config, run_config], "pxprof arch import", force=force):
+        space, choices = import_net_config(net_config, run_config, resolution)
         save_arch(output, space.name, choices)
     skipped = sum(c == "zero" for c in choices)
     click.echo(f"wrote {output}: {space.name}, {len(choices) - skipped} of {len(choices)} "
@@ -541,11 +535,8 @@ def arch_export(arch_path, output, run_config, space_name, force):
     """Write the net.config of an architecture, for Once-for-All's or ProxylessNAS's code."""
     from profiler.space.netconfig import save_net_config
 
-    for path in (output, run_config):
-        if path is not None:
-            claim(path, [arch_path, run_config if path == output else output], force)
-    space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
-    with writing(output, "pxprof arch export"):
+    with claimed(output, [arch_path], "pxprof arch export", force=force, beside=run_config):
+        space, choices = load_arch(arch_path, get_space(space_name) if space_name else None)
         save_net_config(output, space, choices, run_config)
     click.echo(f"wrote {output}" + (f" and {run_config}" if run_config else "")
                + f": {space.name}")
@@ -564,11 +555,11 @@ def validate(device_name, runtime, benchmark_binary, predictor_path, table_path,
     scatter.png."""
     from predictors.validate import LABELS, SAMPLES, validate as run_validation
 
-    claim(out_dir, [predictor_path, table_path], force, resume=resume, directory=True)
-    _, table, predictor = _sources(table_path, predictor_path)
-    space = get_space(_space_name(space_name, predictor, table))
-    profile = profile_of(device_name, runtime, benchmark_binary)
-    with writing(out_dir, "pxprof validate"):
+    with claimed(out_dir, [predictor_path, table_path], "pxprof validate", force=force,
+                 resume=resume, directory=True):
+        _, table, predictor = _sources(table_path, predictor_path)
+        space = get_space(_space_name(space_name, predictor, table))
+        profile = profile_of(device_name, runtime, benchmark_binary)
         if not resume:
             remove_stale([out_dir / SAMPLES])
         _, summary = run_validation(profile, space, predictor, table, networks, seed, out_dir)

@@ -59,6 +59,20 @@ def claim(path: Path, inputs=(), force: bool = False, resume: bool | None = None
     return path
 
 
+@contextlib.contextmanager
+def claimed(path: Path, inputs=(), prog: str = "pxnas", *, force: bool = False,
+            resume: bool | None = None, directory: bool = False, companions=(), beside=None):
+    """What every command that writes does: claim `path` before any work (and `beside`, a second
+    file the command writes, if any), then hold the lock of `path` while the work runs and
+    writes it. Yields `path`."""
+    inputs = [given for given in inputs if given is not None]
+    path = claim(path, [*inputs, beside], force, resume, directory, companions)
+    if beside is not None:
+        claim(beside, [*inputs, path], force)
+    with writing(path, prog):
+        yield path
+
+
 def remove_stale(files) -> None:
     """Remove files that described an output now replaced (a table's old samples)."""
     for path in files:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from profiler.build.export import block_file
 from profiler.errors import UserError
-from profiler.outputs import claim, remove_stale, writing
+from profiler.outputs import claimed, remove_stale
 from profiler.space.blockspec import BlockSpec, parse_key
 from profiler.space.spaces import SearchSpace
 from profiler.tables.fingerprint import farm
@@ -74,8 +74,8 @@ def measure(profiles: list[DeviceProfile] | DeviceProfile, space: SearchSpace, o
     label = label or space.name
     profiles = [profiles] if isinstance(profiles, DeviceProfile) else list(profiles)
     spath = samples_path(Path(out))
-    out = claim(Path(out), inputs, force=force, resume=resume, companions=[spath])
-    with writing(out, "pxprof measure"):
+    with claimed(Path(out), inputs, "pxprof measure", force=force, resume=resume,
+                 companions=[spath]) as out:
         if force and not resume:
             remove_stale([out, spath])
         if resume and out.exists() and not spath.exists():
