@@ -100,23 +100,24 @@ def test_cli_fit_check_and_search_with_a_predictor(run, tmp_path, small_space, q
 
     out = tmp_path / "search"
     searched = run("pxsearch", "--predictor", "p.json", "--target-latency", "50%",
-                   "--warmup-epochs", "0", "--epochs", "1", "--retrain-epochs", "0", "--no-export",
-                   "--quiet", "-o", out)
+                   "--warmup-epochs", "0", "--epochs", "1", "--batch-size", "64",
+                   "--train-subset", "256", "--retrain-epochs", "0", "--no-export", "--quiet",
+                   "-o", out)
     assert searched.returncode == 0, searched.stderr
     assert json.loads((out / "arch.json").read_text())["space"] == "tiny"
 
 
-def test_bad_predictor_input(run, tmp_path):
+def test_bad_predictor_input(cli, tmp_path):
     (tmp_path / "p.json").write_text('{"format": "pxnas-predictor", "version": 1, '
                                      '"model": "positive-linear", "coef": {}}')
-    assert_bad_input(run("pxprof", "check", "--device", "cpu", "--predictor", "p.json"),
+    assert_bad_input(cli("pxprof", "check", "--device", "cpu", "--predictor", "p.json"),
                      "malformed predictor")
     (tmp_path / "x.json").write_text("[1, 2]")
-    assert_bad_input(run("pxsearch", "--predictor", "x.json", "--target-latency", "1", "-o", "o"),
+    assert_bad_input(cli("pxsearch", "--predictor", "x.json", "--target-latency", "1", "-o", "o"),
                      "not a pxnas predictor")
     assert not (tmp_path / "o").exists()
     space = get_space("tiny")
     rows = [{"key": s.key, **shape_row(s), "latency_ms": 1.0} for s in space.blocks()[:3]]
     LatencyTable.from_rows(rows, "tiny", FINGERPRINT).save(tmp_path / "few.csv")
-    assert_bad_input(run("pxprof", "fit-predictor", "--table", "few.csv", "-o", "fitted.json"),
+    assert_bad_input(cli("pxprof", "fit-predictor", "--table", "few.csv", "-o", "fitted.json"),
                      "too few")
