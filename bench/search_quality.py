@@ -19,6 +19,13 @@ pareto.png in a fresh folder under --out.
                                    [--targets 30% 50% 70%] [--random 5] [--seeds 0 1 2]
                                    [--retrain-epochs 15] [--warmup-epochs N] [--epochs N]
                                    [--batch-size B] [--test-loss] [--jobs 2] [--out build/bench]
+
+Sized for 2 CPU cores (57 minutes, shared with other work) on Fashion-MNIST
+(apt-get install dataset-fashion-mnist):
+
+    python bench/search_quality.py --data /usr/share/datasets/fashion-mnist --train-subset 3000 \
+        --resolution 28 --batch-size 64 --warmup-epochs 4 --epochs 4 --retrain-epochs 4 \
+        --targets 30% 50% 75%
 """
 
 import argparse
