@@ -129,11 +129,18 @@ def devices(args) -> None:
           f"networks measured twice; test–retest floor {floor:.2%}")
     methods = {"(a) source unchanged": out / "source.json", "(d) full table": out / "target.json"}
     methods |= {f"(c) adapted, {k} blocks": out / f"adapted{k}.json" for k in args.blocks}
+    at = Predictor.load(out / "target.json").reference
     for name, path in methods.items():
         pred = Predictor.load(path)
         predicted = [pred.architecture_latency(space, a) for a in archs]
+        # The networks were measured at the full table's device speed; each predictor is read at
+        # its own (the reference timed with its blocks), as `pxprof validate` would measure them
+        # for it.
+        mine = pred.reference
+        speed = mine[1] / at[1] if mine and at and mine[0] == at[0] else 1.0
         spent = f"  profiling {timed[name]:6.0f} s" if name in timed else ""
-        print(f"{name:24s} {errors(predicted, df['measured_ms'])}{spent}")
+        print(f"{name:24s} {errors(predicted, df['measured_ms'] * speed)}  (speed x{speed:.3f})"
+              f"{spent}")
     full = timed["(d) full table"]
     for name, seconds in timed.items():
         print(f"{name}: {full / seconds:.1f}x less profiling time than the full table")
