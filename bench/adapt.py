@@ -129,7 +129,8 @@ def devices(args) -> None:
           f"networks measured twice; test–retest floor {floor:.2%}")
     methods = {"(a) source unchanged": out / "source.json", "(d) full table": out / "target.json"}
     methods |= {f"(c) adapted, {k} blocks": out / f"adapted{k}.json" for k in args.blocks}
-    at = Predictor.load(out / "target.json").reference
+    target = Predictor.load(out / "target.json")
+    at = target.reference
     for name, path in methods.items():
         pred = Predictor.load(path)
         predicted = [pred.architecture_latency(space, a) for a in archs]
@@ -137,7 +138,9 @@ def devices(args) -> None:
         # its own (the reference timed with its blocks), as `pxprof validate` would measure them
         # for it.
         mine = pred.reference
-        speed = mine[1] / at[1] if mine and at and mine[0] == at[0] else 1.0
+        same = mine and at and mine[0] == at[0] and \
+            pred.fingerprint.get("runtime") == target.fingerprint.get("runtime")
+        speed = mine[1] / at[1] if same else 1.0
         spent = f"  profiling {timed[name]:6.0f} s" if name in timed else ""
         print(f"{name:24s} {errors(predicted, df['measured_ms'] * speed)}  (speed x{speed:.3f})"
               f"{spent}")
