@@ -8,8 +8,10 @@ widths and resolutions beyond the table, which trees cannot.
 
 A predictor keeps the latency of each block of its table as measured (`measured`) and prices those
 blocks by it: a measurement of the very block is a better estimate than any regression of it (the
-regression's residuals there are bias, not noise). The regression prices only the blocks beyond
-the table (other widths, resolutions, kernels); its cross-validated error is the error on those.
+regression's residuals there are bias, not noise) — unless it lies far from the regression
+(OUTLIER), where a disturbed measurement is likelier than a real effect. The regression prices the
+blocks beyond the table (other widths, resolutions, kernels); its cross-validated error is the
+error on those.
 
 A `Predictor` adds what a user needs to trust it: the table it was fitted on (sha256), the
 device fingerprint, and its cross-validated error, overall and per block kind for each model
@@ -64,6 +66,9 @@ MIN_ROWS = 20
 # Another model replaces the linear one on a kind only if its cross-validated error is lower by
 # more than this (half a percentage point).
 TIE = 0.005
+# A measured entry is priced as measured unless it lies this many times its kind's
+# cross-validated mean error from the regression (Predictor._latencies).
+OUTLIER = 3.0
 
 
 class BlockFeatures(TransformerMixin, BaseEstimator):
@@ -120,12 +125,22 @@ class Predictor(LatencySource):
 
     def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
         """Latency (ms) of each block measured alone, as a table would hold it: measured where
-        its table measured it, regressed elsewhere."""
+        its table measured it, unless the measurement is an outlier; regressed elsewhere."""
+        regressed = self.regressed(specs)
         ms = np.array([self.measured.get(s.key, np.nan) for s in specs])
-        beyond = np.flatnonzero(np.isnan(ms))
-        if len(beyond):
-            ms[beyond] = self.regressed([specs[i] for i in beyond])
-        return ms
+        # An entry OUTLIER times further from the regression than its kind's blocks are on
+        # average (their cross-validated error) is more likely a measurement the device disturbed
+        # (a long block on a loaded CPU finds no quiet moment) than an effect of its own.
+        typical = np.array([self._typical_error(s.kind) for s in specs])
+        far = np.abs(np.log(ms / regressed)) > np.log1p(OUTLIER * typical)
+        return np.where(np.isnan(ms) | far, regressed, ms)
+
+    def _typical_error(self, kind: str) -> float:
+        """The cross-validated mean relative error of the model that prices blocks of `kind`."""
+        report = self.cv.get("kinds", {}).get(kind)
+        if report:
+            return float(report["mape"][report["model"]])
+        return float(self.cv.get("mape", np.inf))
 
     def regressed(self, specs: list[BlockSpec]) -> np.ndarray:
         """The regression's latency (ms) of each block, measured or not."""
