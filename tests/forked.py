@@ -62,6 +62,13 @@ def run_forked(prog: str, *args, cwd, env=None, timeout: float = 300) -> subproc
             proc.kill()
             proc.join()
             raise subprocess.TimeoutExpired([prog, *argv], timeout)
+        if proc.exitcode == 255:
+            # The fork server reports 255 when it lost the child's status (it was killed, say by
+            # a test stopping a process group): the command's own status is unknown, so it is
+            # run again as the installed script, the slow and sure way.
+            return subprocess.run([str(Path(sys.executable).parent / prog), *argv], cwd=cwd,
+                                  env=dict(env or os.environ), capture_output=True, text=True,
+                                  timeout=timeout)
         return subprocess.CompletedProcess([prog, *argv], proc.exitcode,
                                            out.read_text() if out.exists() else "",
                                            err.read_text() if err.exists() else "")
