@@ -207,6 +207,18 @@ class SearchSpace:
         return d
 
 
+def _ofa_mbv3(stem: int, widths: list[int], final: int, feature: int) -> dict:
+    """Once-for-All's MobileNetV3 space at one width: elastic kernel 3/5/7, expansion 3/4/6 and
+    depth 2-4 per stage; squeeze-excite and h-swish where MobileNetV3-Large has them."""
+    se, hs = (False, True, False, True, True), (False, False, True, True, True)
+    strides = (2, 2, 2, 1, 2)
+    return dict(family="mobilenetv3", resolution=224, stem_width=stem, first_width=stem,
+                stages=[dict(width=w, repeats=4, stride=st, min_depth=2, **({"se": True} if e else {}),
+                             **({"hs": True} if h else {}))
+                        for w, st, e, h in zip(widths, strides, se, hs)],
+                final_width=final, feature_width=feature, classes=1000, expands=(3, 4, 6))
+
+
 PRESETS = {
     # The ImageNet space of ProxylessNAS (mobile setting); its blocks are the published Pixel-1 keys.
     "proxyless-mobile": dict(
@@ -223,25 +235,10 @@ PRESETS = {
                 dict(width=192, repeats=4, stride=2), dict(width=320, repeats=1, stride=1)],
         feature_width=1280, classes=1000, width_mult=1.4),
     # Once-for-All's MobileNetV3 space at width 1.0, where most of its published mobile subnets
-    # live: MobileNetV3-Large's widths, elastic kernel 3/5/7, expansion 3/4/6 and depth 2-4.
-    "ofa-mbv3-w1.0": dict(
-        family="mobilenetv3", resolution=224, stem_width=16, first_width=16,
-        stages=[dict(width=24, repeats=4, stride=2, min_depth=2),
-                dict(width=40, repeats=4, stride=2, se=True, min_depth=2),
-                dict(width=80, repeats=4, stride=2, hs=True, min_depth=2),
-                dict(width=112, repeats=4, stride=1, se=True, hs=True, min_depth=2),
-                dict(width=160, repeats=4, stride=2, se=True, hs=True, min_depth=2)],
-        final_width=960, feature_width=1280, classes=1000, expands=(3, 4, 6)),
-    # Once-for-All's MobileNetV3 space at width 1.2 (the widths below are 1.2x MobileNetV3-Large's,
-    # rounded to multiples of 8): elastic kernel 3/5/7, expansion 3/4/6 and depth 2-4 per stage.
-    "ofa-mbv3-w1.2": dict(
-        family="mobilenetv3", resolution=224, stem_width=24, first_width=24,
-        stages=[dict(width=32, repeats=4, stride=2, min_depth=2),
-                dict(width=48, repeats=4, stride=2, se=True, min_depth=2),
-                dict(width=96, repeats=4, stride=2, hs=True, min_depth=2),
-                dict(width=136, repeats=4, stride=1, se=True, hs=True, min_depth=2),
-                dict(width=192, repeats=4, stride=2, se=True, hs=True, min_depth=2)],
-        final_width=1152, feature_width=1536, classes=1000, expands=(3, 4, 6)),
+    # live: MobileNetV3-Large's widths.
+    "ofa-mbv3-w1.0": _ofa_mbv3(16, [24, 40, 80, 112, 160], 960, 1280),
+    # At width 1.2: 1.2x MobileNetV3-Large's widths, rounded to multiples of 8.
+    "ofa-mbv3-w1.2": _ofa_mbv3(24, [32, 48, 96, 136, 192], 1152, 1536),
     # Small enough to profile in about a minute on one CPU core and search on digits in minutes.
     "tiny": dict(
         resolution=32, stem_width=16, first_width=8,
