@@ -28,6 +28,7 @@ over the operator mixes the networks spend their time in, weighted by how much t
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 from scipy.optimize import lsq_linear
@@ -115,8 +116,6 @@ def informative(prior, space, n: int, networks: int = 200, seed: int = 0) -> lis
     """The n blocks of `space` that tell the most about a new device's networks, given the prior:
     each in turn the block that most lowers the variance of the adapted predictor's relative
     error, averaged over `networks` random architectures (a greedy I-optimal design)."""
-    import random
-
     candidates = space.blocks()
     if not 1 <= n <= len(candidates):
         raise UserError(f"cannot choose {n} block(s) of {len(candidates)}: give between 1 and "

@@ -116,7 +116,7 @@ def blocks(space_name, resolution, informative, prior_path):
     if (informative is None) != (prior_path is None):
         raise UserError("--informative N and --for P.json go together")
     if informative is not None:
-        specs = _informative(_prior(prior_path, space), space, informative)
+        specs = _informative(*_prior(prior_path, space), informative)
     for spec in specs:
         click.echo(spec.key)
 
@@ -291,14 +291,15 @@ def fit_predictor(table_paths, output, folds, cv_predictions, models, device_nam
     click.echo(f"wrote {output}")
 
 
-def _prior(path: Path, space):
-    """The predictor adapted from, of `space`."""
+def _prior(path: Path, space=None):
+    """The predictor adapted from, and the space it is used on: `space`, or its own."""
     from predictors import Predictor
 
     prior = Predictor.load(path)
+    space = space or get_space(_space_name(None, prior))
     if prior.space != space.name:
         raise UserError(f"the predictor {path} is of space {prior.space!r}, not {space.name!r}")
-    return prior
+    return prior, space
 
 
 def _informative(prior, space, n: int):
@@ -344,14 +345,12 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
     blocks_path = output.with_suffix(".blocks.csv")
     with claimed(output, [prior_path, *table_paths], "pxprof adapt", force=force, resume=resume,
                  companions=[] if table_paths else [blocks_path]):
-        from predictors import Predictor
+        if device_name:
+            prior, space = _prior(prior_path, get_space(space_name) if space_name else None)
+        else:  # a table of a few entries names its space, which need not be a preset
+            from predictors import Predictor
 
-        prior = Predictor.load(prior_path)
-        # The space is needed to measure on the device; a table of a few entries names its own.
-        space = get_space(_space_name(space_name, prior)) if device_name else None
-        if space is not None and prior.space != space.name:
-            raise UserError(f"the predictor {prior_path} is of space {prior.space!r}, not "
-                            f"{space.name!r}")
+            prior = Predictor.load(prior_path)
         profile = profile_of(device_name, runtime, benchmark_binary) if device_name else None
         if not table_paths:
             from profiler.devices.measure import measure as measure_table
