@@ -174,7 +174,7 @@ def show(table_path):
     spread = df["spread"].dropna()
     if len(spread):
         unstable = df["key"][df["unstable"].astype(bool)]
-        click.echo(f"spread:          IQR/median median {spread.median():.1%}, max {spread.max():.1%}; "
+        click.echo(f"spread:          median {spread.median():.1%}, max {spread.max():.1%}; "
                    f"{len(unstable)} unstable")
         for key in unstable:
             click.echo(f"  unstable:      {key}")

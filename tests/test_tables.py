@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -37,6 +38,24 @@ def test_measurement_statistics():
     assert m.spread == pytest.approx(2.0 / 3.0)
     with pytest.raises(UserError):
         Measurement("k", (1.0, -1.0), 1, 1)
+
+
+def test_a_low_quantile_is_as_steady_as_its_rounds_agree():
+    # A loaded CPU: most samples slowed at random, the undisturbed speed (1.0) in every round.
+    rng = np.random.default_rng(0)
+    rounds = [np.r_[1.0, 1.0 + rng.exponential(1.0, 19)] for _ in range(5)]
+    steady = Measurement("k", tuple(np.concatenate(rounds)), 1, 1, 0.05, (20,) * 5)
+    assert steady.latency == pytest.approx(1.0, rel=0.02)
+    assert steady.iqr / steady.median > 0.5 and steady.spread < 0.02
+    # Rounds that each found another undisturbed speed: the latency is not to be trusted.
+    rounds = [r * speed for r, speed in zip(rounds, (1.0, 1.3, 1.15, 1.45, 1.2))]
+    moved = Measurement("k", tuple(np.concatenate(rounds)), 1, 1, 0.05, (20,) * 5)
+    assert moved.spread > 0.05
+    # The median keeps IQR / median.
+    assert Measurement("k", steady.times_ms, 1, 1, 0.5, (20,) * 5).spread == \
+        pytest.approx(steady.iqr / steady.median)
+    with pytest.raises(UserError, match="rounds"):
+        Measurement("k", (1.0, 2.0), 1, 1, 0.05, (3,))
 
 
 def test_schema_round_trip(tmp_path):

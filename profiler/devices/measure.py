@@ -151,5 +151,5 @@ def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: b
         finally:
             if checkpoint:
                 samples.save(checkpoint)
-    return Timed({name: samples.best(name).quantile(samples.quantile) for name in models},
+    return Timed({name: samples.best(name).latency for name in models},
                  {name: samples.relative(name) for name in models}, profile.reference)

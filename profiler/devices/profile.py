@@ -58,7 +58,7 @@ class DeviceProfile:
     rounds: int = spec(5, ge=1, le=1000)  # rounds interleaved across all blocks
     runs_per_round: int = spec(10, ge=1, le=10000)  # samples of each block in each round
     min_sample_ms: float = spec(2.0, gt=0, le=60000)  # calibrated blocks: each sample this long
-    max_spread: float = spec(0.05, gt=0, le=10)  # IQR/median above this: measure it again
+    max_spread: float = spec(0.05, gt=0, le=10)  # spread above this: measure it again
     retries: int = spec(2, ge=0, le=100)  # fresh attempts for a flagged entry; steadiest kept
     # The quantile of an entry's samples taken as its latency: the median, or lower on a device
     # whose noise only ever slows it (a shared CPU), where a low quantile is its undisturbed speed.

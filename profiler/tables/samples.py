@@ -10,7 +10,8 @@ Format `pxnas-samples`, version 2:
     drift [{unit, round, ratio, cooldowns, rebased, redone: [keys]}]   (optional)
 
 An attempt is complete when it has `rounds` rounds; a key needs work until it has a complete
-attempt steady enough (IQR/median ≤ max_spread) or has used its retries.
+attempt steady enough (spread ≤ max_spread: profiler/tables/measurement.py) or has used its
+retries.
 
 With a reference (a device profile's `reference` block), each sample is taken right after one
 of the reference. A model's latency over the reference's, taken side by side, does not move when
@@ -190,12 +191,12 @@ class Samples:
         if not attempt or not attempt.get("ref"):
             return None
         refs = [t for r in attempt["ref"] for t in r]
-        return measurement.quantile(self.quantile) / float(np.quantile(refs, self.quantile))
+        return measurement.latency / float(np.quantile(refs, self.quantile))
 
     def _best(self, key: str) -> tuple[Measurement, dict] | tuple[None, None]:
         """The steadiest complete attempt of `key` as a Measurement, and the attempt."""
         done = [(Measurement(key, tuple(t for r in a["rounds"] for t in r), a["warmup"],
-                             a["inner"]), a)
+                             a["inner"], self.quantile, tuple(map(len, a["rounds"]))), a)
                 for a in self.attempts(key) if len(a["rounds"]) >= self.rounds]
         return min(done, key=lambda d: d[0].spread) if done else (None, None)
 
@@ -211,7 +212,7 @@ class Samples:
     def table(self, specs: list[BlockSpec]) -> LatencyTable:
         with self.lock:
             max_spread = self.data["method"]["max_spread"]
-            rows = [measurement_row(self.best(s.key), max_spread, self.quantile) for s in specs
+            rows = [measurement_row(self.best(s.key), max_spread) for s in specs
                     if s.key in self.data["blocks"] and not self.needs_work(s.key)]
             reference = {"reference": self.data["method"]["reference"] or None,
                          "reference_ms": self.reference_ms()}

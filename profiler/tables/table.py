@@ -7,7 +7,9 @@ CSV schema, version 3 (column `schema` = 3 in every row):
     out_h, out_w, out_c, kernel, stride, expand, idskip, mid, se, hs
     latency_ms                the device profile's quantile of the samples (the median unless
                               it says otherwise): the value predictions and search use
-    mean_ms, std_ms, iqr_ms, min_ms, spread (= iqr_ms / latency_ms)
+    mean_ms, std_ms, iqr_ms, min_ms, spread (how far latency_ms can be trusted: IQR / median for
+                              the median, the relative jackknife standard error over rounds for a
+                              lower quantile; profiler/tables/measurement.py)
     samples, warmup, inner    sample count, untimed warm-up calls, calls per calibrated sample
     unstable                  spread stayed above the device's max_spread after every retry
     space                     the search space the row was measured for (import: the preset covered)
@@ -65,8 +67,8 @@ def shape_row(spec: BlockSpec) -> dict:
             "mid": spec.mid, "se": int(spec.se), "hs": int(spec.hs)}
 
 
-def measurement_row(m: Measurement, max_spread: float, quantile: float = 0.5) -> dict:
-    return {"key": m.key, **shape_row(parse_key(m.key)), "latency_ms": m.quantile(quantile),
+def measurement_row(m: Measurement, max_spread: float) -> dict:
+    return {"key": m.key, **shape_row(parse_key(m.key)), "latency_ms": m.latency,
             "mean_ms": m.mean, "std_ms": m.std, "iqr_ms": m.iqr, "min_ms": m.min, "spread": m.spread,
             "samples": len(m.times_ms), "warmup": m.warmup, "inner": m.inner,
             "unstable": m.spread > max_spread}
