@@ -359,6 +359,8 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
             measure_table(profile, space, blocks_path, resume=resume, specs=chosen,
                           label=f"{space.name}~adapt{n_blocks}", force=force, inputs=[prior_path])
             table_paths = (blocks_path,)
+            click.echo(f"measured {n_blocks} blocks on {profile.name} in "
+                       f"{time.perf_counter() - start:.0f} s")
         predictor = adapt_table(prior, list(table_paths))
         cv = predictor.cv
         click.echo(f"adapted from {prior_path} ({prior.fingerprint.get('device', '?')}) with "
@@ -366,12 +368,13 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
                    f"source's latency plus its own deviation; leave-one-out error per block (an "
                    f"upper bound) mean {cv['mape']:.1%}, max {cv['max_ape']:.1%}")
         if profile is not None and networks:
+            begun = time.perf_counter()
             predictor = calibrate(predictor, profile, space, networks, seed)
             info, cal = predictor.calibration_info, predictor.calibration
-            click.echo(f"calibration on {networks} networks measured on {profile.name}: "
-                       f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
-                       f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error per network "
-                       f"{info['cv_mape'][info['form']]:.1%}")
+            click.echo(f"calibration on {networks} networks measured on {profile.name} in "
+                       f"{time.perf_counter() - begun:.0f} s: {info['form']} (scale "
+                       f"{cal.scale:.3f}, per-call cost {cal.per_call_ms * 1e3:.3g} us); "
+                       f"leave-one-out error per network {info['cv_mape'][info['form']]:.1%}")
         predictor.save(output)
     click.echo(f"wrote {output} in {time.perf_counter() - start:.0f} s")
 
