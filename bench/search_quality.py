@@ -5,9 +5,13 @@ does); then, per target, the searched architecture and at least five random arch
 table latency is within ±3 % of it, plus hand-designed references (every layer `k3_e6`,
 MobileNetV2's choice; for `proxyless-mobile` the paper's published choices), are each retrained
 from scratch with the same recipe and seeds (search/retrain.py) and scored on the test split:
-accuracy (with --test-loss, cross-entropy too). It also measures how well the supernet ranks
-the networks it chose among: Spearman's rank correlation between each network's accuracy inside
-the supernet (validation split, shared weights) and its stand-alone test accuracy.
+accuracy (with --test-loss, cross-entropy too). The searched network is the one the search
+selects (SearchConfig.select); beside it are retrained, where they differ from it, the most likely
+architecture (what the search returns with --select 0, as the paper: `likely`); the candidate
+of the selection with the lowest validation loss inside the supernet is reported. It also
+measures how well the supernet ranks the networks it chose among: Spearman's rank correlation
+between each network's accuracy (and loss) inside the supernet (validation split, shared weights)
+and its stand-alone test accuracy.
 
 Latency is always the table's, at the table's resolution; training may run at a smaller
 `--resolution` (the accuracies are then those of the same architectures on smaller images).
@@ -30,6 +34,7 @@ Sized for 2 CPU cores (57 minutes, shared with other work) on Fashion-MNIST
 
 import argparse
 import json
+import math
 import multiprocessing
 import random
 import statistics
@@ -49,7 +54,7 @@ from profiler.tables.table import LatencyTable  # noqa: E402
 from search.config import RETRAIN_LR, SearchConfig  # noqa: E402
 from search.data import load_data  # noqa: E402
 from search.latency import ExpectedLatency  # noqa: E402
-from search.pareto import Point, write_pareto  # noqa: E402
+from search.pareto import KINDS, Point, write_pareto  # noqa: E402
 from search.retrain import retrain  # noqa: E402
 from search.trainer import Searcher  # noqa: E402
 
@@ -84,7 +89,7 @@ def _setup(args) -> None:
 def _config(target: float) -> SearchConfig:
     a = S["args"]
     return SearchConfig(target_ms=target, warmup_epochs=a.warmup_epochs, epochs=a.epochs,
-                        batch_size=a.batch_size)
+                        batch_size=a.batch_size, select=a.select)
 
 
 def _searcher(target: float, out: Path | None = None) -> Searcher:
@@ -115,18 +120,31 @@ def search_target(target: float, warm: Path) -> dict:
     choices = searcher.run()
     seconds = time.perf_counter() - t0
     randoms = random_architectures(S["latency"].latency(choices), S["args"].random, seed=1)
-    inside = [searcher.evaluate(c, S["data"].val) for c in [choices] + randoms]
-    return {"choices": choices, "randoms": randoms, "supernet_val": inside,
+    inside = [supernet_scores(searcher, c) for c in [choices] + randoms]
+    # The selection's candidates by the other score, validation loss, to compare the two.
+    by_loss = min(searcher.selection, key=lambda r: supernet_scores(searcher, r["choices"])[1],
+                  default={"choices": choices})["choices"]
+    return {"choices": choices, "likely": searcher.derive(), "by_loss": by_loss,
+            "selection": searcher.selection, "randoms": randoms,
+            "supernet_val": [acc for acc, _ in inside],
+            "supernet_loss": [loss for _, loss in inside],
             "rows": searcher.rows[S["args"].warmup_epochs:], "seconds": seconds,
             "lr": searcher.lr}
 
 
-def test_loss(net, data) -> float:
+def supernet_scores(searcher: Searcher, choices: list[str]) -> tuple[float, float]:
+    """One architecture inside the supernet: validation accuracy and cross-entropy."""
+    accuracy = searcher.evaluate(choices, S["data"].val)  # leaves it fixed and recalibrated
+    return accuracy, mean_loss(searcher.net, S["data"], S["data"].val)
+
+
+def mean_loss(net, data, split) -> float:
     total = 0.0
+    net.eval()
     with torch.no_grad():
-        for x, y in data.batches(data.test, 256):
+        for x, y in data.batches(split, 256):
             total += float(F.cross_entropy(net(x), y, reduction="sum"))
-    return total / len(data.test)
+    return total / len(split)
 
 
 def train_one(choices: list[str], seed: int) -> dict:
@@ -135,7 +153,7 @@ def train_one(choices: list[str], seed: int) -> dict:
     net, accuracy = retrain(S["trained"], choices, data, a.retrain_epochs, a.batch_size,
                             RETRAIN_LR, seed=seed, progress=False)
     return {"seed": seed, "accuracy": accuracy,
-            "loss": test_loss(net, data) if a.test_loss else None,
+            "loss": mean_loss(net, data, data.test) if a.test_loss else None,
             "seconds": time.perf_counter() - t0}
 
 
@@ -166,6 +184,9 @@ def main():
     ap.add_argument("--targets", nargs="+", default=["30%", "50%", "70%"],
                     help="ms, or P%% of the space's latency range")
     ap.add_argument("--random", type=int, default=5)
+    ap.add_argument("--select", type=int, default=SearchConfig.select,
+                    help="candidates the search scores inside the supernet after searching "
+                         "(SearchConfig.select; 0: the most likely architecture)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--retrain-epochs", type=int, default=15)
     ap.add_argument("--batch-size", type=int, default=SearchConfig.batch_size)
@@ -204,13 +225,20 @@ def main():
     with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_setup,
                              initargs=(args,)) as pool:
         searches = list(pool.map(search_target, targets, [warm.checkpoint_path] * len(targets)))
+        (out / "searches.json").write_text(json.dumps(searches, indent=1))
         candidates = {}  # name -> (kind, target index or None, choices)
         for i, (target, s) in enumerate(zip(targets, searches)):
             print(f"target {target:.4g} ms: searched in {s['seconds']:.0f} s: "
                   f"{' '.join(s['choices'])} ({latency.latency(s['choices']):.4g} ms); supernet "
                   f"validation accuracy per epoch: "
                   + " ".join(f"{r['val_acc']:.3f}" for r in s["rows"]), flush=True)
+            for r in s["selection"]:
+                print(f"  candidate {r['latency_ms']:.4g} ms, supernet validation accuracy "
+                      f"{r['val_acc']:.3f}{' (most likely)' if r['derived'] else ''}: "
+                      f"{' '.join(r['choices'])}", flush=True)
             candidates[f"searched@{i + 1}"] = ("searched", i, s["choices"])
+            if s["likely"] != s["choices"]:  # what the search returns with --select 0
+                candidates[f"likely@{i + 1}"] = ("likely", i, s["likely"])
             for j, choices in enumerate(s["randoms"]):
                 candidates[f"random@{i + 1}.{j + 1}"] = ("random", i, choices)
         if all(HAND in layer.ops for layer in space.layers()):
@@ -249,7 +277,9 @@ def main():
         ranking[f"target {i + 1}"] = {
             "supernet_val": s["supernet_val"], "standalone_test": standalone,
             "spearman_all": spearman(s["supernet_val"], standalone),
-            "spearman_random": spearman(s["supernet_val"][1:], standalone[1:])}
+            "spearman_random": spearman(s["supernet_val"][1:], standalone[1:]),
+            "spearman_random_by_loss": spearman([-x for x in s["supernet_loss"][1:]],
+                                                standalone[1:])}
     # ... and inside the warm-up supernet, which has not yet chosen: every random network.
     pooled = [n for n, r in results.items() if r["kind"] == "random"]
     warm_val = [warm.evaluate(results[n]["choices"], data.val) for n in pooled]
@@ -267,6 +297,10 @@ def main():
         best = max(results[n]["accuracy"] for n in randoms)
         print(f"| target {target:.4g} ms: searched | {results[name]['latency_ms']:.4g} "
               f"| {spread(accuracies([name]))} | | {results[name]['accuracy'] - best:+.4f} |")
+        if f"likely@{i + 1}" in results:  # the search without selection
+            r = results[f"likely@{i + 1}"]
+            print(f"| most likely (--select 0) | {r['latency_ms']:.4g} "
+                  f"| {spread(accuracies([f'likely@{i + 1}']))} | | {r['accuracy'] - best:+.4f} |")
         print(f"| {args.random} random (±{TOLERANCE:.0%}) | "
               f"{min(results[n]['latency_ms'] for n in randoms):.4g} .. "
               f"{max(results[n]['latency_ms'] for n in randoms):.4g} "
@@ -274,6 +308,16 @@ def main():
     for name, r in results.items():
         if r["kind"] == "reference":
             print(f"| {name} | {r['latency_ms']:.4g} | {spread(accuracies([name]))} | | |")
+    print("\nseeds per network to tell each difference from zero (two-sided 5 %, power 80 %: "
+          "n = 2 (1.96 + 0.84)^2 s^2 / d^2, s the seed-to-seed std of the two networks):")
+    for i, target in enumerate(targets):
+        name = f"searched@{i + 1}"
+        best = max((f"random@{i + 1}.{j + 1}" for j in range(args.random)),
+                   key=lambda n: results[n]["accuracy"])
+        d = results[name]["accuracy"] - results[best]["accuracy"]
+        s2 = (results[name]["accuracy_std"] ** 2 + results[best]["accuracy_std"] ** 2) / 2
+        print(f"  target {target:.4g} ms: searched − best random {d:+.4f}, s {s2 ** 0.5:.4f}: "
+              f"{math.ceil(2 * (1.96 + 0.84) ** 2 * s2 / d ** 2) if d else 'any number of'} seeds")
     print("\nsupernet ranking (Spearman, supernet validation accuracy vs stand-alone test "
           "accuracy):")
     for name, r in ranking.items():
@@ -282,7 +326,7 @@ def main():
 
     points = [Point(r["kind"], name, r["latency_ms"], r["accuracy"], r["accuracy_std"],
                     targets[r["target"]] if r["target"] is not None else None)
-              for name, r in results.items()]
+              for name, r in results.items() if r["kind"] in KINDS]
     write_pareto(out, points, f"{space.name} on {data.name} ({trained.resolution} px, "
                               f"{len(args.seeds)} seeds)")
     total = time.perf_counter() - started

@@ -52,6 +52,10 @@ class SearchConfig:
     # budget's derived architecture this close to the target; a target no architecture comes this
     # close to is refused before any search (search/derive.py)
     budget_tolerance: float = spec(0.01, gt=0, le=1)
+    # After the search: this many architectures drawn from the learned distribution within the
+    # budget (search/derive.py) are scored with the supernet's weights on the validation split
+    # beside the most likely one, and the best is kept (0: the most likely one, as the paper).
+    select: int = spec(16, ge=0, le=10_000)
     rl_samples: int = spec(4, ge=1, le=10_000)
     reward_exponent: float = spec(0.07, ge=0, le=10)  # w in acc * (T / LAT) ** w
     baseline_decay: float = spec(0.9, ge=0, le=1)

@@ -6,10 +6,14 @@ counts it at its mean while argmax picks one extreme. `most_likely_within` deriv
 likely architecture (max sum of log p) whose latency is within `tolerance` of the target, by dynamic
 programming over layers on a latency grid; when the argmax architecture meets the budget, it is the
 answer.
+
+`sample_within` draws architectures from the same distribution conditioned on the budget: the
+candidates that the supernet scores after a search (Searcher.select).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from profiler.errors import UserError
@@ -17,13 +21,18 @@ from profiler.errors import UserError
 from .latency import ExpectedLatency
 
 
+def _grid_step(latency: ExpectedLatency, target_ms: float, tolerance: float) -> float:
+    """The latency grid's step: fine enough that rounding over all layers stays within a quarter
+    of the tolerance."""
+    return target_ms * tolerance / (4 * len(latency.ops))
+
+
 def _best_by_cell(latency: ExpectedLatency, log_p: list[list[float]], target_ms: float,
                   tolerance: float) -> dict[int, tuple[float, float, list[str]]]:
     """Grid cell -> (log-probability, exact latency of the searchable layers, choices) of the
     most likely architecture whose latency rounds to that cell."""
     cost = latency.matrix.tolist()  # plain floats: the loops below run thousands of times
-    # Grid fine enough that rounding over all layers stays within a quarter of the tolerance.
-    step = target_ms * tolerance / (4 * len(latency.ops))
+    step = _grid_step(latency, target_ms, tolerance)
     best: dict[int, tuple[float, float, list[str]]] = {0: (0.0, 0.0, [])}
     for i, ops in enumerate(latency.ops):
         grown: dict[int, tuple[float, float, list[str]]] = {}
@@ -46,6 +55,59 @@ def most_likely_within(latency: ExpectedLatency, alphas: list[torch.Tensor], tar
     if found:
         return max(found, key=lambda s: s[0])[2]
     return best[min(off, key=off.get)][2]
+
+
+def draws_within(latency: ExpectedLatency, alphas: list[torch.Tensor], target_ms: float,
+                 tolerance: float, seed: int):
+    """Architectures drawn endlessly (repeats included) from the architecture distribution
+    (p = softmax(alpha), layers independent) conditioned on a latency within `tolerance` of the
+    target; nothing where no architecture is. Exact, not by rejection (which a tight target would
+    starve): the probability mass of every latency-grid cell after each layer, then each draw from
+    the last layer back. A cell holds a latency to within the grid's rounding: a draw near the
+    budget's edge may miss it by that much (sample_within checks each)."""
+    log_p = [torch.log_softmax(a.detach().double(), 0).cpu().numpy() for a in alphas]
+    step = _grid_step(latency, target_ms, tolerance)
+    cells = [[round(c / step) for c in row[:len(ops)]]
+             for row, ops in zip(latency.matrix.tolist(), latency.ops)]
+    size = sum(max(c) for c in cells) + 1
+    mass = [np.full(size, -np.inf)]  # mass[i][cell]: log P(the first i layers sum to cell)
+    mass[0][0] = 0.0
+    for lp, costs in zip(log_p, cells):
+        grown = np.full(size, -np.inf)
+        for j, c in enumerate(costs):
+            grown[c:] = np.logaddexp(grown[c:], mass[-1][:size - c] + lp[j])
+        mass.append(grown)
+    ms = latency.fixed_ms + np.arange(size) * step
+    ends = np.flatnonzero((np.abs(ms - target_ms) <= tolerance * target_ms) & np.isfinite(mass[-1]))
+    if not len(ends):
+        return
+    rng = np.random.default_rng(seed)
+    weights = np.exp(mass[-1][ends] - mass[-1][ends].max())
+    while True:
+        cell, choices = rng.choice(ends, p=weights / weights.sum()), []
+        for i in reversed(range(len(cells))):
+            before = np.array([mass[i][cell - c] + log_p[i][j] if cell >= c else -np.inf
+                               for j, c in enumerate(cells[i])])
+            p = np.exp(before - before.max())
+            j = rng.choice(len(p), p=p / p.sum())
+            choices.insert(0, latency.ops[i][j])
+            cell -= cells[i][j]
+        yield choices
+
+
+def sample_within(latency: ExpectedLatency, alphas: list[torch.Tensor], target_ms: float,
+                  tolerance: float, n: int, seed: int, exclude=()) -> list[list[str]]:
+    """Up to `n` distinct architectures, none of `exclude`, from draws_within that meet the
+    budget exactly; fewer where the distribution holds fewer (20 n draws are tried)."""
+    found, seen = [], [list(c) for c in exclude]
+    for k, choices in enumerate(draws_within(latency, alphas, target_ms, tolerance, seed)):
+        if len(found) == n or k == 20 * n:
+            break
+        if abs(latency.latency(choices) - target_ms) <= tolerance * target_ms \
+                and choices not in seen:
+            found.append(choices)
+            seen.append(choices)
+    return found
 
 
 def check_reachable(latency: ExpectedLatency, target_ms: float, tolerance: float) -> None:

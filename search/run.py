@@ -7,7 +7,8 @@
 
 Everything is checked before anything is written (bad input raises UserError, a ValueError);
 OUT_DIR then gets, from rank 0 alone: checkpoint.pt and search_log.csv every search epoch,
-retrain.pt every retraining epoch, and at the end arch.json, arch.svg, net.config and run.config
+selection.csv when the search ends (the candidates scored, SearchConfig.select), retrain.pt
+every retraining epoch, and at the end arch.json, arch.svg, net.config and run.config
 (the architecture for Once-for-All's or ProxylessNAS's code), derived.pt (the derived network,
 retrained) and derived.onnx. A search interrupted at any point resumes with
 `resume=True`, retraining included.
@@ -62,8 +63,8 @@ class SearchResult:
 
 def _outputs(out: Path) -> list[Path]:
     """Every file a search writes in `out` (and nothing else there)."""
-    named = ["arch.json", "arch.svg", "checkpoint.pt", "search_log.csv", "retrain.pt", "net.config",
-             "run.config"]
+    named = ["arch.json", "arch.svg", "checkpoint.pt", "search_log.csv", "selection.csv", "retrain.pt",
+             "net.config", "run.config"]
     return [out / n for n in named] + list(out.glob("derived.*")) + list(out.glob("derived-batch*.*"))
 
 
@@ -176,9 +177,10 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
         plan.space, plan.latency, plan.data, plan.target, plan.out, plan.profile
     choices = searcher.run()
     predicted = latency.latency(choices)
-    rows = searcher.rows
+    rows, selection = searcher.rows, searcher.selection
     result = SearchResult(space, choices, predicted, target, network=None, log=rows,
-                          search_val_accuracy=rows[-1]["val_acc"] if rows else None)
+                          search_val_accuracy=selection[0]["val_acc"] if selection else
+                          rows[-1]["val_acc"] if rows else None)
     if on_search_done is not None:
         on_search_done(result)
     c = searcher.config
@@ -194,6 +196,8 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
         return result
     files = result.files
     files["checkpoint"], files["log"] = out / "checkpoint.pt", out / "search_log.csv"
+    if selection:
+        files["selection"] = out / "selection.csv"
     if retrain_config.epochs:
         files["retrain_checkpoint"] = out / "retrain.pt"
     files["svg"] = out / "arch.svg"

@@ -30,12 +30,13 @@ from tqdm import tqdm
 
 from profiler.errors import UserError
 from profiler.files import atomic_path, write_text
+from profiler.outputs import remove_stale
 from profiler.records import check_fields, load_record, spec
 from profiler.space.spaces import SearchSpace
 
 from .config import SearchConfig
 from .data import Dataset, Split
-from .derive import check_derived, most_likely_within
+from .derive import check_derived, most_likely_within, sample_within
 from .distributed import World
 from .gates import GateSampler
 from .latency import ExpectedLatency
@@ -69,6 +70,8 @@ def check_resumable(state: dict, path: Path, space: SearchSpace, config: SearchC
     the checkpoint is a warm-up, which several targets share: its target may differ (the warm-up
     trains weights alone, nothing of it depends on the target)."""
     mine = asdict(config)
+    # The selection after the search decides nothing a checkpoint holds: any value resumes.
+    mine["select"] = state["config"].get("select")
     if any_target:
         mine["target_ms"] = state["config"].get("target_ms")
     if state["space"] != space.to_dict():
@@ -110,6 +113,7 @@ class Searcher(Trainer):
         self.epoch = 0
         self.rows: list[dict] = []
         self.baseline: float | None = None
+        self.selection: list[dict] = []  # the candidates select() scored, the kept one first
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -269,7 +273,7 @@ class Searcher(Trainer):
     def run(self) -> list[str]:
         """Search to the end (from the loaded checkpoint, if any); returns the derived choices."""
         self.run_epochs(self.config.warmup_epochs + self.config.epochs)
-        return self._final(self.derive())
+        return self._final(self.select())
 
     def run_epochs(self, until: int) -> None:
         """Train (and search) up to epoch `until`, from the loaded checkpoint if any: the warm-up
@@ -320,6 +324,40 @@ class Searcher(Trainer):
             return most_likely_within(self.latency, self.net.arch_parameters(), self.config.target_ms,
                                       self.config.budget_tolerance)
         return self.net.derive()
+
+    def select(self) -> list[str]:
+        """The derived architecture, or with `select` candidates the one of them, or the derived
+        one, that scores best inside the supernet on the validation split (ties: the derived
+        one). The candidates are drawn from the learned distribution within budget_tolerance of
+        the target (under the paper's losses, of the derived architecture's latency), with the
+        search's seed: a resumed search selects the same. The supernet's ranking of architectures
+        of one latency is noisy but better than none; its best of several beats the single most
+        likely one on average (bench/search_quality.py)."""
+        c = self.config
+        derived = self.derive()
+        if not c.select:
+            if self.out_dir and self.world.main:  # resumed without the selection it once made
+                remove_stale([self.out_dir / "selection.csv"])
+            return derived
+        aim = c.target_ms if c.loss == "budget" else self.latency.latency(derived)
+        drawn = sample_within(self.latency, self.net.arch_parameters(), aim, c.budget_tolerance,
+                              c.select, seed=c.seed, exclude=[derived])
+        scored = [{"choices": ch, "latency_ms": self.latency.latency(ch),
+                   "val_acc": self.evaluate(ch, self.data.val), "derived": i == 0}
+                  for i, ch in enumerate([derived] + drawn)]
+        self.selection = sorted(scored, key=lambda r: (-r["val_acc"], not r["derived"]))
+        best = self.selection[0]
+        if self.progress and self.world.main:
+            print(f"selected {'the most likely architecture' if best['derived'] else 'a drawn one'}"
+                  f" of {len(scored)} within {c.budget_tolerance:.0%} of {aim:.4g} ms: validation "
+                  f"accuracy {best['val_acc']:.3f} (most likely: {scored[0]['val_acc']:.3f})",
+                  file=sys.stderr)
+        if self.out_dir and self.world.main:
+            write_text(self.out_dir / "selection.csv", log_csv(
+                [{"rank": k + 1, "val_acc": r["val_acc"], "latency_ms": r["latency_ms"],
+                  "most_likely": int(r["derived"]), "choices": " ".join(r["choices"])}
+                 for k, r in enumerate(self.selection)]))
+        return best["choices"]
 
     def _final(self, choices: list[str]) -> list[str]:
         """The architecture the search ends on, refused under `budget` when it misses the target

@@ -29,7 +29,7 @@ def main(out: Path, mode: str) -> None:
     data.val = Split(data.val.images[:128], data.val.labels[:128])
     lo, hi = latency.bounds()
     config = SearchConfig(target_ms=lo + 0.3 * (hi - lo), mode=mode, warmup_epochs=1, epochs=2,
-                          batch_size=64, seed=1)
+                          batch_size=64, seed=1, select=2)
     searcher = Searcher(space, latency, data, config, progress=False, world=world)
     searcher.run()
     torch.save({"alpha": [p.detach().clone() for p in searcher.net.arch_parameters()],

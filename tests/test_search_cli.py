@@ -24,7 +24,7 @@ from search_fixtures import synthetic_table
 
 PXSEARCH = str(Path(sys.executable).with_name("pxsearch"))
 FAST = ["--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--train-subset", "256",
-        "--threads", "1", "--quiet"]
+        "--select", "2", "--threads", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,8 @@ def inputs(tmp_path_factory) -> Path:
 def _args(inputs: Path) -> list[str]:
     return ["--latency-table", str(inputs / "tiny.csv"), "--target-latency", "50%",
             "--data", str(inputs / "data"), "--warmup-epochs", "1", "--epochs", "2",
-            "--batch-size", "32", "--retrain-epochs", "1", "--seed", "2", "--quiet"]
+            "--batch-size", "32", "--retrain-epochs", "1", "--seed", "2", "--select", "2",
+            "--quiet"]
 
 
 def pxsearch(*args, cwd) -> subprocess.CompletedProcess:
@@ -105,7 +106,7 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
     # Rank 0 alone writes and speaks.
     assert sorted(p.name for p in (tmp_path / "whole").iterdir()) == \
         ["arch.json", "arch.svg", "checkpoint.pt", "derived.onnx", "derived.pt", "net.config",
-         "retrain.pt", "run.config", "search_log.csv"]
+         "retrain.pt", "run.config", "search_log.csv", "selection.csv"]
     assert whole.stdout.count("architecture:") == 1 and whole.stdout.count("test accuracy") == 1
     assert "on 2 processes" in whole.stderr and _complaints(whole.stderr) == [], whole.stderr
     arch = json.loads((tmp_path / "whole" / "arch.json").read_text())

@@ -31,7 +31,8 @@ def setup():
     latency = ExpectedLatency(SPACE, synthetic_table(SPACE))
     lo, hi = latency.bounds()
     data = load_data("digits", 32, seed=0, subset=160)
-    config = SearchConfig(target_ms=lo, warmup_epochs=1, epochs=1, batch_size=64, seed=2)
+    config = SearchConfig(target_ms=lo, warmup_epochs=1, epochs=1, batch_size=64, seed=2,
+                          select=2)
     return latency, data, config, [lo + 0.35 * (hi - lo), lo + 0.65 * (hi - lo)]
 
 
