@@ -86,8 +86,9 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def writing(path: Path, prog: str = "pxnas"):
-    """Hold the lock of output `path` while the block runs; refuse if another process holds it."""
+def writing(path: Path, prog: str = "pxnas", wait: bool = False):
+    """Hold the lock of output `path` while the block runs; refuse if another process holds it,
+    or with `wait`, wait until it is done (a shared cache: its writer's file is then there)."""
     lock = lock_path(path)
     while True:
         try:
@@ -95,7 +96,7 @@ def writing(path: Path, prog: str = "pxnas"):
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)

@@ -20,6 +20,7 @@ from typing import Callable
 from profiler import __version__
 from profiler.errors import ToolError, UserError
 from profiler.files import atomic_path, remove_orphans
+from profiler.outputs import writing
 from profiler.space.blockspec import BlockSpec
 
 
@@ -114,19 +115,27 @@ def block_file(spec: BlockSpec, runtime, batch: int = 1) -> Path:
     tag = f"{spec!r}|batch={batch}|torch={version('torch')}|pxnas={__version__}"
     name = hashlib.sha1(tag.encode()).hexdigest()[:20] + suffix(fmt)
     path = cache_dir() / "blocks" / fmt / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_orphans(path.parent)
-        import torch
-
-        from .blocks import build_block, input_shape
-
-        torch.manual_seed(0)
-        try:
-            export(build_block(spec), input_shape(spec, batch), fmt, path)
-        except UserError:
-            raise
-        except Exception as exc:
-            raise ToolError(f"exporting {spec.key} to {fmt} failed: {type(exc).__name__}: "
-                            f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Commands sharing a cache export a block once: one exports, the others wait for its file.
+    with writing(path, "pxprof export", wait=True):
+        if not path.exists():
+            _export_block(spec, batch, fmt, path)
     return path
+
+
+def _export_block(spec: BlockSpec, batch: int, fmt: str, path: Path) -> None:
+    remove_orphans(path.parent)
+    import torch
+
+    from .blocks import build_block, input_shape
+
+    torch.manual_seed(0)
+    try:
+        export(build_block(spec), input_shape(spec, batch), fmt, path)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise ToolError(f"exporting {spec.key} to {fmt} failed: {type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
