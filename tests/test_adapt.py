@@ -74,51 +74,54 @@ def test_a_few_blocks_carry_the_source_to_the_new_device(tmp_path):
         Predictor.load(tmp_path / "bad.json")
 
 
-def test_adapt_offline_and_online(run, tmp_path, small_space, quick_device):
+def test_adapt_offline_and_online(run, cli, tmp_path, small_space, quick_device):
     space = get_space(str(small_space))
     law_table(space, tmp_path / "source.csv")
-    assert run("pxprof", "fit-predictor", "--table", "source.csv", "-o", "p.json").returncode == 0
-    listed = run("pxprof", "blocks", "--space", small_space, "--informative", "4", "--for", "p.json")
+    fitted = cli("pxprof", "fit-predictor", "--table", "source.csv", "-o", "p.json")
+    assert fitted.returncode == 0, fitted.stderr
+    listed = cli("pxprof", "blocks", "--space", small_space, "--informative", "4", "--for", "p.json")
     assert listed.returncode == 0, listed.stderr
     keys = listed.stdout.split()
     assert len(keys) == 4 and set(keys) <= {s.key for s in space.blocks()}
 
     # Offline: a few entries measured by other means.
     few_table(space, tmp_path / "few.csv", set(keys))
-    offline = run("pxprof", "adapt", "--from", "p.json", "--table", "few.csv", "-o", "q.json")
+    offline = cli("pxprof", "adapt", "--from", "p.json", "--table", "few.csv", "-o", "q.json")
     assert offline.returncode == 0, offline.stderr
     assert "4 measured blocks" in offline.stdout and "leave-one-out" in offline.stdout
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"space": str(small_space),
                                 "choices": [layer.ops[0] for layer in space.layers()]}))
-    predicted = run("pxprof", "predict", "--predictor", "q.json", "--arch", arch)
+    predicted = cli("pxprof", "predict", "--predictor", "q.json", "--arch", arch)
     assert predicted.returncode == 0, predicted.stderr
     truth = sum(target_ms(s) for s in space.network([layer.ops[0] for layer in space.layers()])
                 if s.profiled)
     assert abs(float(predicted.stdout.split()[0]) / truth - 1) < 0.05
 
-    # Online: the same blocks measured on a device, and three networks for the calibration.
-    online = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
-                 small_space, "--blocks", "4", "--networks", "3", "-o", "d.json")
+    # Online, as a user runs it: the same blocks measured on a device, and three networks for
+    # the calibration (TorchScript: whole networks export in a fraction of a second).
+    online = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--runtime",
+                 "torch", "--space", small_space, "--blocks", "4", "--networks", "3",
+                 "-o", "d.json")
     assert online.returncode == 0, online.stderr
     assert sorted(LatencyTable.load(tmp_path / "d.blocks.csv").keys) == sorted(keys)
     adapted = Predictor.load(tmp_path / "d.json")
     assert len(adapted.calibration_info["networks"]) == 3 and len(adapted.measured) == 4
     # Its block table is the adaptation's checkpoint: taken unless resumed.
     (tmp_path / "d.json").unlink()
-    again = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
-                small_space, "--blocks", "4", "--networks", "0", "-o", "d.json")
+    again = cli("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--runtime",
+                "torch", "--space", small_space, "--blocks", "4", "--networks", "0", "-o", "d.json")
     assert_bad_input(again, "--resume")
-    resumed = run("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--space",
-                  small_space, "--blocks", "4", "--networks", "0", "-o", "d.json", "--resume")
+    resumed = cli("pxprof", "adapt", "--from", "p.json", "--device", quick_device, "--runtime",
+                  "torch", "--space", small_space, "--blocks", "4", "--networks", "0",
+                  "-o", "d.json", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert Predictor.load(tmp_path / "d.json").measured == adapted.measured
 
 
-def test_bad_adaptations_are_refused(run, tmp_path, small_space):
+def test_bad_adaptations_are_refused(cli, tmp_path, small_space):
     tiny = get_space("tiny")
-    law_table(tiny, tmp_path / "source.csv")
-    assert run("pxprof", "fit-predictor", "--table", "source.csv", "-o", "p.json").returncode == 0
+    fit_table(law_table(tiny, tmp_path / "source.csv")).save(tmp_path / "p.json")
     two = [s.key for s in tiny.blocks()[:2]]
     few_table(tiny, tmp_path / "two.csv", set(two))
     small = get_space(str(small_space))
@@ -135,7 +138,7 @@ def test_bad_adaptations_are_refused(run, tmp_path, small_space):
         ((), "--device D"),
     ]
     for args, fragment in cases:
-        assert_bad_input(run("pxprof", "adapt", "--from", "p.json", *args, "-o", "q.json"),
+        assert_bad_input(cli("pxprof", "adapt", "--from", "p.json", *args, "-o", "q.json"),
                          fragment)
         assert not (tmp_path / "q.json").exists() and not (tmp_path / "q.blocks.csv").exists()
-    assert_bad_input(run("pxprof", "blocks", "--space", "tiny", "--informative", "3"), "--for")
+    assert_bad_input(cli("pxprof", "blocks", "--space", "tiny", "--informative", "3"), "--for")

@@ -114,12 +114,14 @@ def test_pixel1_end_to_end(run, cli, env, tmp_path, phones, tool, micro):
             medians.append(pytest.approx(statistics.median(times), rel=1e-5))
         assert table.df.set_index("key").loc[key, "latency_ms"] in medians
 
-    # Models and the tool were pushed once, content-addressed; a second table pushes nothing.
+    # Models and the tool were pushed once, content-addressed; a second table (one sample a
+    # block: it loads the same models) pushes nothing.
     store = phone / "fs" / "data" / "local" / "tmp" / "pxnas" / "files"
     pushed = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
     assert sum(n.endswith(".tflite") for n in pushed) == len(space.blocks())
     assert len(pushed) == len(space.blocks()) + 1
-    again = run("pxprof", "measure", "--device", "pixel1", "--benchmark-binary", tool,
+    profile(env, tmp_path, "once", rounds=1, runs_per_round=1)
+    again = run("pxprof", "measure", "--device", "once", "--benchmark-binary", tool,
                 "--space", micro, "-o", "u.csv")
     assert again.returncode == 0, again.stderr
     assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == pushed

@@ -79,7 +79,7 @@ def test_calibrated_expected_latency_is_the_network_latency(tmp_path):
     assert float(latency(probs)) == pytest.approx(mean, rel=1e-9)
 
 
-def test_predictor_files(tmp_path, run):
+def test_predictor_files(tmp_path, cli):
     space = get_space("tiny")
     pred = fit_table(law_table(space, tmp_path / "t.csv"))
     info = {"form": "per-call+scale", "cv_mape": {"sum": 0.3}, "networks": []}
@@ -111,10 +111,10 @@ def test_predictor_files(tmp_path, run):
             Predictor.load(tmp_path / "bad.json")
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"space": "tiny", "choices": [l.ops[0] for l in space.layers()]}))
-    assert_bad_input(run("pxprof", "predict", "--predictor", "bad.json", "--arch", arch), "finite")
+    assert_bad_input(cli("pxprof", "predict", "--predictor", "bad.json", "--arch", arch), "finite")
 
 
-def test_predict_export_validate(run, tmp_path, small_space):
+def test_predict_export_validate(run, cli, tmp_path, small_space):
     # TorchScript: whole networks export in a fraction of a second (ONNX takes seconds each).
     quick_device = tmp_path / "quick-torch.yaml"
     quick_device.write_text(yaml.safe_dump({**QUICK_DEVICE, "runtime": "torch"}))
@@ -144,7 +144,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
 
     choices = [layer.ops[-1] for layer in space.layers()]
     (tmp_path / "arch.json").write_text(json.dumps({"space": str(small_space), "choices": choices}))
-    predicted = run("pxprof", "predict", "--predictor", "p.json", "--arch", "arch.json")
+    predicted = cli("pxprof", "predict", "--predictor", "p.json", "--arch", "arch.json")
     assert predicted.returncode == 0, predicted.stderr
     assert predicted.stdout.strip().endswith("ms (calibrated)")
     assert float(predicted.stdout.split()[0]) == pytest.approx(
@@ -156,7 +156,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
     out = session.run(None, {session.get_inputs()[0].name:
                              np.zeros((1, 3, 16, 16), dtype=np.float32)})
     assert out[0].shape == (1, 10)
-    assert_bad_input(run("pxprof", "export", "--arch", "arch.json", "-o", "net.xyz"), "suffix")
+    assert_bad_input(cli("pxprof", "export", "--arch", "arch.json", "-o", "net.xyz"), "suffix")
 
     validated = run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
                     "--table", "t.csv", "--networks", "3", "--space", small_space, "-o", "report")
@@ -182,7 +182,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
     calibrated_on = {" ".join(n["choices"]) for n in pred.calibration_info["networks"]}
     assert not set(report["arch"]) & calibrated_on  # fresh networks only
     assert (tmp_path / "report" / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert_bad_input(run("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
+    assert_bad_input(cli("pxprof", "validate", "--device", quick_device, "--predictor", "p.json",
                          "--networks", "3", "--space", small_space, "-o", "report"),
                      "report exists")
 
@@ -190,7 +190,7 @@ def test_predict_export_validate(run, tmp_path, small_space):
     other = pd.read_csv(tmp_path / "t.csv")
     other["threads"] = 2
     other.to_csv(tmp_path / "u.csv", index=False)
-    assert_bad_input(run("pxprof", "predict", "--predictor", "p.json", "--table", "u.csv",
+    assert_bad_input(cli("pxprof", "predict", "--predictor", "p.json", "--table", "u.csv",
                          "--arch", "arch.json"), "different devices")
 
 

@@ -36,13 +36,13 @@ def test_measure_small_space(run, cli, tmp_path, small_space, quick_device):
     assert table.df.set_index("key").loc[key, "latency_ms"] == pytest.approx(
         (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2, rel=1e-5)
 
-    shown = run("pxprof", "show", "t.csv")
+    shown = cli("pxprof", "show", "t.csv")
     assert shown.returncode == 0 and "space:" in shown.stdout and "small" in shown.stdout
     assert "runtime_version: " in shown.stdout
 
     # Resuming a complete table measures nothing and changes nothing.
     before = (tmp_path / "t.csv").read_text()
-    again = run("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv",
+    again = cli("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv",
                 "--resume")
     assert again.returncode == 0 and (tmp_path / "t.csv").read_text() == before
     # Without --resume an existing table is never overwritten.

@@ -297,11 +297,11 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_a_bad_net_config_is_refused_in_one_line_and_nothing_is_written(case, run, tmp_path):
+def test_a_bad_net_config_is_refused_in_one_line_and_nothing_is_written(case, cli, tmp_path):
     text, fragments = BAD[case]
     (tmp_path / "net.config").write_text(text)
     before = sorted(p.name for p in tmp_path.iterdir())
-    assert_bad_input(run("pxprof", "arch", "import", "net.config", "-o", "a.json"), *fragments)
+    assert_bad_input(cli("pxprof", "arch", "import", "net.config", "-o", "a.json"), *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 

@@ -84,11 +84,11 @@ def test_a_reference_that_is_no_block_is_refused(cli, tmp_path, small_space):
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.samples.json").exists()
 
 
-def test_validation_reads_against_the_floor_and_resumes(run, env, tmp_path, small_space):
+def test_validation_reads_against_the_floor_and_resumes(run, cli, env, tmp_path, small_space):
     quick = device(tmp_path, runtime="torch")  # TorchScript networks export in a blink
     assert run("pxprof", "measure", "--device", quick, "--space", small_space,
                "-o", "t.csv").returncode == 0
-    assert run("pxprof", "fit-predictor", "--table", "t.csv", "--folds", "loo",
+    assert cli("pxprof", "fit-predictor", "--table", "t.csv", "--folds", "loo",
                "-o", "p.json").returncode == 0
     slow = device(tmp_path, runtime="torch", rounds=40)  # long enough to be interrupted
     cmd = [str(BIN / "pxprof"), "validate", "--device", str(slow), "--predictor", "p.json",
@@ -105,8 +105,7 @@ def test_validation_reads_against_the_floor_and_resumes(run, env, tmp_path, smal
     assert proc.returncode == 130 and "--resume" in err, err
     kept = json.loads(samples.read_text())["blocks"]
     assert kept and not (tmp_path / "report" / "report.csv").exists()
-    assert_bad_input(subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True),
-                     "--resume")
+    assert_bad_input(cli("pxprof", *cmd[1:]), "--resume")
     done = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
