@@ -123,7 +123,7 @@ def test_predict_export_validate(run, cli, tmp_path, small_space):
                    "-o", "t.csv")
     assert measured.returncode == 0, measured.stderr
     # Blocks around the space (other widths and resolutions), measured like any block.
-    sampled = run("pxprof", "measure", "--device", quick_device, "--space", small_space,
+    sampled = cli("pxprof", "measure", "--device", quick_device, "--space", small_space,
                   "--sample", "4", "-o", "s.csv")
     assert sampled.returncode == 0, sampled.stderr
     around = LatencyTable.load(tmp_path / "s.csv")
@@ -150,7 +150,7 @@ def test_predict_export_validate(run, cli, tmp_path, small_space):
     assert float(predicted.stdout.split()[0]) == pytest.approx(
         pred.architecture_latency(space, choices), rel=1e-3)
 
-    exported = run("pxprof", "export", "--arch", "arch.json", "-o", "net.onnx")
+    exported = cli("pxprof", "export", "--arch", "arch.json", "-o", "net.onnx")
     assert exported.returncode == 0, exported.stderr
     session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"))
     out = session.run(None, {session.get_inputs()[0].name:
