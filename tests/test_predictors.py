@@ -79,10 +79,12 @@ def test_predictor_fills_what_a_table_lacks(tmp_path):
     assert filled.latency(choices) == pytest.approx(full.latency(choices), rel=1e-6)
 
 
-def test_cli_fit_check_and_search_with_a_predictor(run, tmp_path, small_space, quick_device):
+def test_cli_fit_check_and_search_with_a_predictor(run, cli, tmp_path, small_space, quick_device):
     space = get_space("tiny")
     law_table(space, tmp_path / "t.csv")
-    proc = run("pxprof", "fit-predictor", "--table", "t.csv", "-o", "p.json")
+    # fit-predictor and check run whole as installed scripts in test_regressors and test_netconfig;
+    # here, forked, they make the predictor the search reads.
+    proc = cli("pxprof", "fit-predictor", "--table", "t.csv", "-o", "p.json")
     assert proc.returncode == 0, proc.stderr
     assert "cross-validated error" in proc.stdout
     saved = json.loads((tmp_path / "p.json").read_text())
@@ -90,7 +92,7 @@ def test_cli_fit_check_and_search_with_a_predictor(run, tmp_path, small_space, q
 
     # Whole networks measured for real beside the predictor's sums (TorchScript: whole networks
     # export in a fraction of a second, ONNX takes seconds each).
-    checked = run("pxprof", "check", "--device", quick_device, "--runtime", "torch",
+    checked = cli("pxprof", "check", "--device", quick_device, "--runtime", "torch",
                   "--predictor", "p.json",
                   "--space", small_space, "--networks", "2")
     assert checked.returncode == 0, checked.stderr
