@@ -4,6 +4,7 @@ left half-written by a killed writer are swept."""
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -52,3 +53,19 @@ def test_half_written_files_of_dead_writers_are_swept(tmp_path):
         assert live.exists() and not orphan.exists()
     assert (tmp_path / "other.onnx").read_text() == "being written"
     assert os.listdir(tmp_path) == ["other.onnx"]
+
+
+def test_a_writer_that_waits_writes_once_the_first_is_done(tmp_path):
+    # A shared export cache: a second process exporting the same block waits, then finds it.
+    path = tmp_path / "block.onnx"
+    taken = threading.Event()
+
+    def second():
+        with writing(path, "second", wait=True):
+            taken.set()
+    with writing(path, "first"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not taken.wait(0.5)  # the first holds the lock: the second waits for it
+    thread.join(30)
+    assert taken.is_set() and not list(tmp_path.iterdir())  # and no lock is left behind
