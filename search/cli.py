@@ -101,7 +101,7 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
                                 "distribution within the budget, and the most likely one, with "
                                 "the supernet's weights on the validation split; keep the best "
                                 "(0: the most likely one, as the paper). OUT_DIR/selection.csv "
-                                "lists them.")
+                                "lists them. Worth it where the validation split is large.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--retrain-epochs", type=click.IntRange(0), default=15, show_default=True,
               help="Train the derived network from scratch for this many epochs (0: skip).")

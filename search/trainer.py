@@ -330,9 +330,7 @@ class Searcher(Trainer):
         one, that scores best inside the supernet on the validation split (ties: the derived
         one). The candidates are drawn from the learned distribution within budget_tolerance of
         the target (under the paper's losses, of the derived architecture's latency), with the
-        search's seed: a resumed search selects the same. The supernet's ranking of architectures
-        of one latency is noisy but better than none; its best of several beats the single most
-        likely one on average (bench/search_quality.py)."""
+        search's seed: a resumed search selects the same."""
         c = self.config
         derived = self.derive()
         if not c.select:

@@ -43,8 +43,8 @@ def test_run_search_returns_the_architecture_and_writes_it(small_digits, tmp_pat
     assert result.network(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert set(result.files) == {"checkpoint", "log", "selection", "retrain_checkpoint", "svg",
                                  "network", "onnx", "arch", "net_config", "run_config"}
-    # The selection (on by default): the kept architecture scored best of candidates that all
-    # meet the budget, the most likely one among them.
+    # The selection: the kept architecture scored best of candidates that all meet the budget,
+    # the most likely one among them.
     rows = list(csv.DictReader((out / "selection.csv").read_text().splitlines()))
     assert len(rows) == 1 + config.select and sum(r["most_likely"] == "1" for r in rows) == 1
     assert rows[0]["choices"].split() == choices

@@ -60,7 +60,7 @@ def test_a_supernet_at_chance_after_warm_up_is_reported():
     said = []
     # A learning rate that cannot move the weights: the supernet stays at chance.
     config = SearchConfig(target_ms=sum(latency.bounds()) / 2, warmup_epochs=1, epochs=1,
-                          batch_size=32, lr=1e-9, select=0)
+                          batch_size=32, lr=1e-9)
     Searcher(space, latency, data, config, progress=False, warn=said.append).run()
     assert len(said) == 1 and "no better than chance" in said[0] and "--warmup-epochs" in said[0]
 
@@ -91,7 +91,7 @@ def test_the_deep_preset_learns_within_a_few_dozen_steps():
     data.train = Split(data.train.images[:512], data.train.labels[:512])
     latency = ExpectedLatency(space, synthetic_table(space))
     config = SearchConfig(target_ms=sum(latency.bounds()) / 2, warmup_epochs=2, epochs=0,
-                          batch_size=32, select=0)
+                          batch_size=32)
     searcher = Searcher(space, latency, data, config, progress=False, warn=lambda _: None)
     assert searcher.lr == pytest.approx(default_lr(21, 32))
     searcher.run()

@@ -36,7 +36,7 @@ def search(setup, fraction: float, **kw) -> tuple[Searcher, float, list[str]]:
     space, latency, data = setup
     lo, hi = latency.bounds()
     target = lo + fraction * (hi - lo)
-    config = SearchConfig(target_ms=target, **{"warmup_epochs": 1, "epochs": 3, "select": 0, **kw})
+    config = SearchConfig(target_ms=target, **{"warmup_epochs": 1, "epochs": 3, **kw})
     searcher = Searcher(space, latency, data, config, progress=False)
     return searcher, target, searcher.run()
 
