@@ -6,7 +6,8 @@ Against devices whose speed drifts by tens of percent over minutes:
 - samples are taken in rounds, each visiting every model in a fresh random order, so slow drift
   lands on all models alike instead of on whichever ran during a slow spell;
 - after every round the caller checkpoints: an interruption loses at most one round;
-- an entry whose spread (profiler/tables/measurement.py) exceeds `max_spread` is measured again from scratch, up to `retries`;
+- an entry whose spread (profiler/tables/measurement.py) exceeds `max_spread` is measured again
+  from scratch, up to `retries`;
 - with `drift_every`, a sentinel model is timed every that many samples; when it drifts past
   `drift_threshold` the device cools down and the samples taken since its last check are taken
   again (the drift is recorded with the samples);

@@ -79,4 +79,5 @@ class Measurement:
         left_out = np.array([np.quantile(np.concatenate([times[:a], times[b:]]), self.quantile)
                              for a, b in zip(edges[:-1], edges[1:])])
         n = len(left_out)
-        return float(np.sqrt((n - 1) / n * ((left_out - left_out.mean()) ** 2).sum())) / self.latency
+        standard_error = np.sqrt((n - 1) / n * ((left_out - left_out.mean()) ** 2).sum())
+        return float(standard_error) / self.latency
