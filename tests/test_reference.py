@@ -3,6 +3,7 @@ speeds are put on one), the quantile a latency is taken at, and validation again
 own test-retest error."""
 
 import json
+import math
 import signal
 import statistics
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from profiler.devices.measure import Timed
+from profiler.tables.speed import Speed, fit_speed
 from profiler.tables.table import LatencyTable
 
 from conftest import BIN, QUICK_DEVICE, assert_bad_input
@@ -26,25 +28,27 @@ def device(tmp_path, **settings):
 
 
 def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
-    proc = run("pxprof", "measure", "--device", device(tmp_path), "--space", small_space,
-               "-o", "t.csv")
+    proc = run("pxprof", "measure", "--device", device(tmp_path, retries=0), "--space",
+               small_space, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
     raw = json.loads((tmp_path / "t.samples.json").read_text())
     assert raw["version"] == 2 and raw["method"]["reference"] == REFERENCE
-    refs = []
+    per_round = []  # the reference's median in each round of each block
     for block in raw["blocks"].values():
         for attempt in block["attempts"]:
             assert [len(r) for r in attempt["ref"]] == [len(r) for r in attempt["rounds"]]
-            refs += [t for r in attempt["ref"] for t in r]
+            per_round += [statistics.median(r) for r in attempt["ref"]]
     table = LatencyTable.load(tmp_path / "t.csv")
-    assert table.reference == (REFERENCE, pytest.approx(statistics.median(refs), rel=1e-4))
-    # A row is its own samples (the median of the profile); the reference puts other runs on
-    # its speed (Timed.at).
-    # (Of the steadiest attempt: under load an entry may have been measured again.)
-    row = table.df.set_index("key").loc[table.keys[0]]
-    attempts = raw["blocks"][table.keys[0]]["attempts"]
-    assert row["latency_ms"] in [pytest.approx(statistics.median(t for r in a["rounds"] for t in r),
-                                               rel=1e-4) for a in attempts]
+    typical = math.exp(statistics.median(map(math.log, per_round)))
+    assert table.reference == (REFERENCE, pytest.approx(typical, rel=1e-4))
+    # A row is at the run's typical device speed (profiler/tables/speed.py), as networks measured
+    # later are put on it (Timed.at): its level and the run's elasticity, at the reference's
+    # median per round over the run.
+    speed = fit_speed({k: ([statistics.median(r) for r in b["attempts"][0]["rounds"]],
+                           [statistics.median(r) for r in b["attempts"][0]["ref"]])
+                       for k, b in raw["blocks"].items()})
+    for key, row in table.df.set_index("key").iterrows():
+        assert row["latency_ms"] == pytest.approx(speed.at(key, speed.reference_ms), rel=1e-4)
 
 
 def test_a_latency_is_the_profiles_quantile_of_its_samples(run, cli, tmp_path, small_space):
@@ -70,11 +74,14 @@ def test_a_latency_is_the_profiles_quantile_of_its_samples(run, cli, tmp_path, s
 
 
 def test_timed_models_are_put_on_a_table_speed():
-    timed = Timed({"net": 2.0}, {"net": 1.5}, REFERENCE)
-    assert timed.at((REFERENCE, 4.0)) == {"net": 6.0}  # 1.5 references, at 4 ms each
+    # In proportion (beta 1): 1.5 references, at 4 ms each; beta 2: 1.5 ms at 1 ms, 4**2 more.
+    timed = Timed({"net": 2.0}, Speed(1.0, {"net": math.log(1.5)}, 1.0), REFERENCE)
+    assert timed.at((REFERENCE, 4.0)) == {"net": pytest.approx(6.0)}
+    assert Timed({"net": 2.0}, Speed(2.0, {"net": math.log(1.5)}, 1.0), REFERENCE).at(
+        (REFERENCE, 4.0)) == {"net": pytest.approx(24.0)}
     assert timed.at(("Conv-input:8x8x3-output:4x4x8", 4.0)) == {"net": 2.0}  # another block
     assert timed.at(None) == {"net": 2.0}
-    assert Timed({"net": 2.0}, {"net": None}, "").at((REFERENCE, 4.0)) == {"net": 2.0}
+    assert Timed({"net": 2.0}, None, "").at((REFERENCE, 4.0)) == {"net": 2.0}
 
 
 def test_a_reference_that_is_no_block_is_refused(cli, tmp_path, small_space):

@@ -11,6 +11,7 @@ import yaml
 from profiler.errors import UserError
 from profiler.space.spaces import get_space, space_from_dict
 from profiler.tables.measurement import Measurement
+from profiler.tables.speed import fit_speed
 from profiler.tables.table import COLUMNS, LatencyTable, measurement_row
 
 from conftest import SMALL_SPACE, assert_bad_input
@@ -56,6 +57,36 @@ def test_a_low_quantile_is_as_steady_as_its_rounds_agree():
         pytest.approx(steady.iqr / steady.median)
     with pytest.raises(UserError, match="rounds"):
         Measurement("k", (1.0, 2.0), 1, 1, 0.05, (3,))
+
+
+
+def _rounds(rng, models: dict[str, float], beta: float, fast: list[bool]) -> dict:
+    """Each model's latency per round (and the reference's), on a device whose fast rounds run
+    the reference 25 % faster and each model 0.75**beta as fast; 1 % noise on each."""
+    ref = np.where(fast, 0.75, 1.0) * 0.4
+    return {k: (ms * (ref / 0.4) ** beta * rng.normal(1, 0.01, len(ref)),
+                ref * rng.normal(1, 0.01, len(ref))) for k, ms in models.items()}
+
+
+def test_a_runs_speed_puts_its_models_on_one_reference_speed():
+    rng = np.random.default_rng(0)
+    models = {f"net{i}": 0.1 * (1 + i / 10) for i in range(20)}
+    # Two passes over the same models: one found two fast rounds of five, the other none.
+    first = fit_speed(_rounds(rng, models, 1.8, [False, True, False, True, False]))
+    second = fit_speed(_rounds(rng, models, 1.8, [False] * 5))
+    assert first.beta == pytest.approx(1.8, abs=0.15)
+    for key, ms in models.items():  # both read at the slow rounds' speed: the models' own latency
+        assert first.at(key, 0.4) == pytest.approx(ms, rel=0.03)
+        assert second.at(key, 0.4) == pytest.approx(ms, rel=0.03)
+    assert first.reference_ms == pytest.approx(0.4, rel=0.03)
+    # The ratio to the reference, the obvious normalisation, moved with the fast rounds.
+    ratio = {k: np.quantile(m, 0.05) / np.quantile(r, 0.05)
+             for k, (m, r) in _rounds(rng, models, 1.8, [False, True, False, True, False]).items()}
+    assert all(ratio[k] * 0.4 < 0.95 * ms for k, ms in models.items())
+    # A reference that never moved says nothing of the slope: latency in proportion to it.
+    still = fit_speed({"a": ([1.0, 1.0], [0.5, 0.5]), "b": ([2.0, 2.0], [0.5, 0.5])})
+    assert still.beta == 1.0 and still.at("b", 1.0) == pytest.approx(4.0)
+    assert fit_speed({}) is None
 
 
 def test_schema_round_trip(tmp_path):

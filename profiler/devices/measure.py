@@ -21,6 +21,7 @@ from profiler.space.blockspec import BlockSpec, parse_key
 from profiler.space.spaces import SearchSpace
 from profiler.tables.fingerprint import farm
 from profiler.tables.samples import Samples, method
+from profiler.tables.speed import Speed
 from profiler.tables.table import LatencyTable, samples_path
 from .profile import DeviceProfile
 from .runtimes import get_runtime
@@ -116,18 +117,19 @@ def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
 @dataclass(frozen=True)
 class Timed:
     """Whole models timed on a device: each one's latency (ms: the profile's quantile of its
-    samples) and, when the device has a reference, relative to it (profiler/tables/samples.py)."""
+    samples) and, when the device has a reference, how they follow it (profiler/tables/speed.py)."""
     ms: dict[str, float]
-    relative: dict[str, float | None]
+    speed: Speed | None
     reference: str  # the reference block's key, "" for none
 
     def at(self, reference: tuple[str, float] | None) -> dict[str, float]:
         """Each model's latency at the device speed of a measurement whose reference block ran
-        at reference = (key, ms) then (a table's `reference`); the medians as measured when either
-        has no reference or they are not the same block."""
-        if not reference or reference[0] != self.reference or None in self.relative.values():
+        at reference = (key, ms) then (a table's `reference`); the quantiles as measured when
+        either has no reference or they are not the same block."""
+        if not reference or reference[0] != self.reference or self.speed is None \
+                or not set(self.ms) <= set(self.speed.level):
             return dict(self.ms)
-        return {name: rel * reference[1] for name, rel in self.relative.items()}
+        return {name: self.speed.at(name, reference[1]) for name in self.ms}
 
 
 def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: bool = True,
@@ -151,5 +153,5 @@ def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: b
         finally:
             if checkpoint:
                 samples.save(checkpoint)
-    return Timed({name: samples.best(name).latency for name in models},
-                 {name: samples.relative(name) for name in models}, profile.reference)
+    return Timed({name: samples.best(name).latency for name in models}, samples.speed(models),
+                 profile.reference)

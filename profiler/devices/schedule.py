@@ -12,9 +12,9 @@ Against devices whose speed drifts by tens of percent over minutes:
   `drift_threshold` the device cools down and the samples taken since its last check are taken
   again (the drift is recorded with the samples);
 - a lost connection is retried on a fresh one (DeviceSession.call);
-- with a reference model, every sample is taken right after one of the reference, so that a
-  model's latency relative to it holds whatever the device's speed at that moment, and runs at
-  different speeds can be put on one (profiler/tables/samples.py).
+- with a reference model, every sample is taken right after one of the reference, so that each
+  round says how fast the device ran then, and runs at different speeds can be put on one
+  (profiler/tables/speed.py).
 Several units of one device model (a phone farm) split the models among them, each unit running
 this loop in a thread of its own.
 """

@@ -14,10 +14,10 @@ attempt steady enough (spread ≤ max_spread: profiler/tables/measurement.py) or
 retries.
 
 With a reference (a device profile's `reference` block), each sample is taken right after one
-of the reference. A model's latency over the reference's, taken side by side, does not move when
-the whole device speeds up or slows down between runs (a phone heating up, a shared CPU whose
-clock follows its neighbours' load); times the reference's latency in a table's run, it is the
-model's latency at the device speed of that table (`relative`, and measure.Timed.at).
+of the reference, so that every round of a model says how fast the device ran then. How the
+run's models follow the reference puts each at one device speed: the run's own for a table's
+rows, a table's for networks measured later (`speed`, profiler/tables/speed.py, and
+measure.Timed.at).
 
 History: 1 (pxnas 0.1) first version; 2 adds the reference and the quantile. Version 1 files are
 read as version 2 without a reference, with the median.
@@ -39,6 +39,7 @@ from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import BlockSpec
 from .fingerprint import CHECKED, mismatch
 from .measurement import Measurement
+from .speed import Speed, fit_speed
 from .table import LatencyTable, measurement_row
 
 SAMPLES_FORMAT = "pxnas-samples"
@@ -177,21 +178,16 @@ class Samples:
         """The quantile of an entry's samples taken as its latency."""
         return self.data["method"]["quantile"]
 
-    def reference_ms(self) -> float | None:
-        """The reference's latency over this run (that quantile of every sample taken of it),
-        or None."""
-        refs = [t for block in self.data["blocks"].values() for a in block["attempts"]
-                for r in a.get("ref") or [] for t in r]
-        return float(np.quantile(refs, self.quantile)) if refs else None
-
-    def relative(self, key: str) -> float | None:
-        """`key`'s latency over the reference's, each the quantile of its samples in `key`'s
-        best attempt (taken side by side), or None when the reference was not timed."""
-        measurement, attempt = self._best(key)
-        if not attempt or not attempt.get("ref"):
-            return None
-        refs = [t for r in attempt["ref"] for t in r]
-        return measurement.latency / float(np.quantile(refs, self.quantile))
+    def speed(self, keys) -> Speed | None:
+        """The device speed over the best attempts of `keys` (profiler/tables/speed.py), or None
+        when the reference was not timed."""
+        rounds = {}
+        for key in keys:
+            _, attempt = self._best(key)
+            if attempt and attempt.get("ref"):
+                rounds[key] = ([float(np.quantile(r, self.quantile)) for r in attempt["rounds"]],
+                               [float(np.quantile(r, self.quantile)) for r in attempt["ref"]])
+        return fit_speed(rounds)
 
     def _best(self, key: str) -> tuple[Measurement, dict] | tuple[None, None]:
         """The steadiest complete attempt of `key` as a Measurement, and the attempt."""
@@ -210,12 +206,20 @@ class Samples:
         return self.best(key).spread > method["max_spread"] and len(attempts) <= method["retries"]
 
     def table(self, specs: list[BlockSpec]) -> LatencyTable:
+        """The finished entries of `specs`. With a reference, each at the run's typical device
+        speed (profiler/tables/speed.py), as whole networks measured later are put on it: a
+        block's own quantile is at the speed of the rounds it happened to find."""
         with self.lock:
             max_spread = self.data["method"]["max_spread"]
-            rows = [measurement_row(self.best(s.key), max_spread) for s in specs
-                    if s.key in self.data["blocks"] and not self.needs_work(s.key)]
+            done = [s.key for s in specs if s.key in self.data["blocks"] and not self.needs_work(s.key)]
+            speed = self.speed(done)
+            rows = []
+            for key in done:
+                rows.append(measurement_row(self.best(key), max_spread))
+                if speed and key in speed.level:
+                    rows[-1]["latency_ms"] = speed.at(key, speed.reference_ms)
             reference = {"reference": self.data["method"]["reference"] or None,
-                         "reference_ms": self.reference_ms()}
+                         "reference_ms": speed.reference_ms if speed else None}
             return LatencyTable.from_rows(rows, self.data["space"],
                                           self.data["fingerprint"] | reference)
 

@@ -17,8 +17,9 @@ CSV schema, version 3 (column `schema` = 3 in every row):
     governor, temperature_c, measured_at, pxnas_version, reference, reference_ms
                               the fingerprint (profiler/tables/fingerprint.py); the first eight are
                               checked: tables whose checked fingerprints differ are never merged;
-                              the last two name the device's reference block and its latency
-                              while the row was measured (empty without a reference)
+                              the last two name the device's reference block and its typical
+                              latency over the run, the speed the rows are read at
+                              (profiler/tables/speed.py; empty without a reference)
 
 Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
 table are kept beside it in T.samples.json (profiler/devices/measure.py).
