@@ -26,18 +26,31 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
-def _worker(out: Path, nproc: int | None) -> dict:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={nproc}"] if nproc else [sys.executable]
-    r = subprocess.run([*launcher, str(WORKER), str(out)], capture_output=True, text=True, env=ENV,
-                       timeout=300)
+def _workers(out: Path, nproc: int) -> dict:
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        f"--nproc-per-node={nproc}", str(WORKER), str(out)],
+                       capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    n = nproc or 1
-    return {rank: torch.load(out / f"rank{rank}-of-{n}.pt", weights_only=True) for rank in range(n)}
+    return {rank: torch.load(out / f"rank{rank}-of-{nproc}.pt", weights_only=True)
+            for rank in range(nproc)}
 
 
+def _one_process(out: Path) -> dict:
+    """The worker's search in this process, a library call as any caller makes it, on one thread
+    as each torchrun process has."""
+    from distributed_worker import main
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(out, "two")
+    finally:
+        torch.set_num_threads(threads)
+    return torch.load(out / "rank0-of-1.pt", weights_only=True)
+
+
+@pytest.mark.slow
 def test_every_process_holds_the_same_search_and_it_matches_one_process(tmp_path):
-    ranks = _worker(tmp_path, 2)
+    ranks = _workers(tmp_path, 2)
     a, b = ranks[0], ranks[1]
     assert all(torch.equal(x, y) for x, y in zip(a["alpha"], b["alpha"]))
     assert a["lambda"] == b["lambda"] != 0.0
@@ -49,7 +62,7 @@ def test_every_process_holds_the_same_search_and_it_matches_one_process(tmp_path
 
     # One process on the same global batches: the same search but for batch-norm statistics,
     # which each process takes over its own half of a batch.
-    one = _worker(tmp_path, None)[0]
+    one = _one_process(tmp_path)
     probs = lambda run: [torch.softmax(x, 0) for x in run["alpha"]]  # noqa: E731
     assert max(float((p - q).abs().max()) for p, q in zip(probs(a), probs(one))) < 0.03
     assert a["lambda"] == pytest.approx(one["lambda"], rel=0.02)
@@ -99,6 +112,7 @@ def _complaints(stderr: str) -> list[str]:
     return [line for line in stderr.strip().splitlines() if not line.startswith("searching ")]
 
 
+@pytest.mark.slow
 def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs, tmp_path):
     args = _args(inputs)
     whole = pxsearch(*args, "--nproc", "2", "-o", tmp_path / "whole", cwd=tmp_path)
@@ -133,14 +147,16 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
 
     # It resumes only on as many processes as it was made with.
     checkpoint = (out / "checkpoint.pt").read_bytes()
-    other = pxsearch(*args, "--resume", "-o", out, cwd=tmp_path)
+    other = run_forked("pxsearch", *args, "--resume", "-o", out, cwd=tmp_path,
+                       env=dict(ENV, PXNAS_CACHE=str(tmp_path)))
     assert other.returncode == 2
     assert other.stderr.strip().splitlines() == [
         f"pxsearch: error: cannot resume from {out / 'checkpoint.pt'}: it was made by 2 "
         f"process(es), this run has 1; resume it with --nproc 2"]
     assert (out / "checkpoint.pt").read_bytes() == checkpoint
 
-    resumed = pxsearch(*args, "--nproc", "2", "--resume", "-o", out, cwd=tmp_path)
+    # The export was checked in the whole run; a resume may leave it out (no part of the search).
+    resumed = pxsearch(*args, "--nproc", "2", "--resume", "--no-export", "-o", out, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "arch.json").read_text()) == arch
     strip = lambda p: [r.split(",")[:10] for r in (p / "search_log.csv").read_text().splitlines()]  # noqa: E731
