@@ -25,6 +25,20 @@ QUICK_DEVICE = {"transport": "local", "runtime": "onnxruntime", "threads": 1, "c
                 "warmup_s": 0.1, "rounds": 2, "runs_per_round": 3, "min_sample_ms": 0.5}
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test of many seconds (a whole command or search); "
+                                       "slow tests start first")
+    # Two workers (make test) take one test at a time from a shared queue, not chunks of the
+    # collection: with the slow tests first, the longest start at once and the short ones fill in
+    # around them, so both workers end together rather than one finishing a long test alone.
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     # One export cache for the whole run, shared by parallel test workers (exports are written

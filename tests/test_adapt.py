@@ -74,6 +74,7 @@ def test_a_few_blocks_carry_the_source_to_the_new_device(tmp_path):
         Predictor.load(tmp_path / "bad.json")
 
 
+@pytest.mark.slow
 def test_adapt_offline_and_online(run, cli, tmp_path, small_space, quick_device):
     space = get_space(str(small_space))
     law_table(space, tmp_path / "source.csv")

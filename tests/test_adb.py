@@ -89,6 +89,7 @@ def env(cache_dir, tmp_path):
     return dict(os.environ, PXNAS_CACHE=str(cache_dir), PXNAS_DEVICES=str(tmp_path / "devices"))
 
 
+@pytest.mark.slow
 def test_pixel1_end_to_end(run, cli, env, tmp_path, phones, tool, micro):
     phone = phones("FA6AB0301234")
     profile(env, tmp_path, "pixel1")  # the shipped pixel1, measured quickly
@@ -155,6 +156,7 @@ def test_adb_bad_input(cli, env, tmp_path, phones, tool, micro):
     assert not list(tmp_path.glob("t.*"))
 
 
+@pytest.mark.slow
 def test_phone_that_disconnects(run, env, tmp_path, phones, tool, micro):
     phone = phones("P1")
     profile(env, tmp_path, "flaky", serial="P1", reconnects=1)
@@ -178,6 +180,7 @@ def test_phone_that_disconnects(run, env, tmp_path, phones, tool, micro):
     assert len(LatencyTable.load(tmp_path / "t.csv")) == len(final) == 6
 
 
+@pytest.mark.slow
 def test_phone_farm(run, cli, env, tmp_path, phones, tool, micro):
     phones("A1")
     phones("B2")

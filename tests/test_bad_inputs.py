@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from predictors import fit_table
@@ -344,6 +345,7 @@ def _check_row(row, folder: Path, run) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, cli):
     global FILES_DIR
     FILES_DIR = tmp_path / "inputs"

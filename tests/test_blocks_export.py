@@ -34,6 +34,7 @@ def test_mbconv_structure():
     assert len([m for m in first.modules() if isinstance(m, torch.nn.Conv2d)]) == 2
 
 
+@pytest.mark.slow
 def test_network_exports_to_one_onnx_file(tmp_path):
     space = get_space("tiny")
     choices = ["k3_e3", "zero", "k7_e6", "k5_e3", "zero", "k3_e6", "k7_e3", "zero"]
@@ -63,6 +64,7 @@ SE_HS = [BlockSpec("mbconv3", 14, 14, 48, 48, kernel=5, mid=192, idskip=True, se
          BlockSpec("mbconv3", 7, 7, 96, 96, kernel=7, mid=576, idskip=True, se=True, hs=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SE_HS, ids=lambda s: s.key)
 def test_squeeze_excite_and_hswish_blocks_export_and_run_as_in_torch(spec, tmp_path):
     torch.manual_seed(0)

@@ -114,6 +114,7 @@ def test_predictor_files(tmp_path, cli):
     assert_bad_input(cli("pxprof", "predict", "--predictor", "bad.json", "--arch", arch), "finite")
 
 
+@pytest.mark.slow
 def test_predict_export_validate(run, cli, tmp_path, small_space):
     # TorchScript: whole networks export in a fraction of a second (ONNX takes seconds each).
     quick_device = tmp_path / "quick-torch.yaml"

@@ -15,6 +15,7 @@ from profiler.tables.table import LatencyTable, samples_path
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input, start_measuring
 
 
+@pytest.mark.slow
 def test_measure_small_space(run, cli, tmp_path, small_space, quick_device):
     proc = run("pxprof", "measure", "--device", quick_device, "--space", small_space, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
@@ -71,6 +72,7 @@ def _spread(times):
     return (q3 - q1) / q2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
 def test_killed_measure_resumes(env, tmp_path, small_space, sig):
     slow = tmp_path / "slow.yaml"  # long calibrated samples, so the kill lands mid-measurement
@@ -138,6 +140,7 @@ def test_devices_listed(run):
     assert {"cpu", "cpu-tflite", "cuda", "pixel1"} <= set(names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["tflite", "torch"])
 def test_other_runtimes(run, tmp_path, small_space, runtime):
     if runtime == "tflite":

@@ -310,6 +310,7 @@ def test_a_net_config_read_for_an_architecture_names_its_file():
         load_arch("missing/net.config")
 
 
+@pytest.mark.slow
 def test_pxprof_check_measures_a_net_config_end_to_end(run, tmp_path, small_space, quick_device):
     # A net of a user's space, read into that space; TorchScript: a whole network exports at once.
     space = get_space(str(small_space))

@@ -79,6 +79,7 @@ def test_predictor_fills_what_a_table_lacks(tmp_path):
     assert filled.latency(choices) == pytest.approx(full.latency(choices), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_fit_check_and_search_with_a_predictor(run, cli, tmp_path, small_space, quick_device):
     space = get_space("tiny")
     law_table(space, tmp_path / "t.csv")

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_plugin_example_runs():
     text = (ROOT / "README.md").read_text()
     (code,) = [c for c in re.findall(r"```python\n(.*?)```", text, re.S) if "MixedOp" in c]
@@ -19,6 +22,7 @@ def test_plugin_example_runs():
     assert proc.stdout.strip().endswith("ms")
 
 
+@pytest.mark.slow
 def test_library_example_runs(tmp_path):
     text = (ROOT / "README.md").read_text()
     (code,) = [c for c in re.findall(r"```python\n(.*?)```", text, re.S) if "run_search(" in c]

@@ -91,6 +91,7 @@ def test_a_reference_that_is_no_block_is_refused(cli, tmp_path, small_space):
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.samples.json").exists()
 
 
+@pytest.mark.slow
 def test_validation_reads_against_the_floor_and_resumes(run, cli, env, tmp_path, small_space):
     quick = device(tmp_path, runtime="torch")  # TorchScript networks export in a blink
     assert run("pxprof", "measure", "--device", quick, "--space", small_space,

@@ -59,6 +59,7 @@ def stepped_ms(spec):
     return law_ms(spec) * (3.0 if spec.kind == "mbconv" and spec.in_c * spec.expand > 60 else 1.0)
 
 
+@pytest.mark.slow
 def test_each_kind_gets_the_model_cross_validation_prefers(tmp_path, run):
     space = get_space("tiny")
     linear = fit_table(table_with(space, tmp_path / "law.csv", law_ms))

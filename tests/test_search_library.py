@@ -27,6 +27,7 @@ def small_digits():
     return data
 
 
+@pytest.mark.slow
 def test_run_search_returns_the_architecture_and_writes_it(small_digits, tmp_path):
     table = synthetic_table(get_space("tiny"))
     lo, hi = ExpectedLatency(get_space("tiny"), table).bounds()

@@ -82,6 +82,7 @@ def test_the_candidates_of_a_layer_start_as_one_function(name):
     assert len(pointers) == len(set(pointers))
 
 
+@pytest.mark.slow
 def test_the_deep_preset_learns_within_a_few_dozen_steps():
     """Regression: with independently drawn candidates and a learning rate of 0.1, `proxyless-mobile`
     stayed at chance on digits (training accuracy 0.1 after 300 steps); with running batch-norm

@@ -43,6 +43,7 @@ def whole(setup, tmp_path_factory):
     return out, run_targets("tiny", latency, data, config, targets, out, **SETTINGS)
 
 
+@pytest.mark.slow
 def test_each_target_ends_as_its_search_alone_would(setup, whole, tmp_path):
     latency, data, config, targets = setup
     out, results = whole
@@ -66,6 +67,7 @@ def test_each_target_ends_as_its_search_alone_would(setup, whole, tmp_path):
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_end_and_force_starts_afresh(setup, whole,
                                                                            tmp_path):
     latency, data, config, targets = setup
@@ -95,6 +97,7 @@ def test_an_interrupted_run_resumes_to_the_same_end_and_force_starts_afresh(setu
     assert len(warm_log) == 2 and [len(r.log) for r in forced] == [2, 2]
 
 
+@pytest.mark.slow
 def test_pxsearch_with_several_targets_writes_a_folder_each_and_the_curve(tiny_table, bounds,  # noqa: F811
                                                                           tmp_path):
     lo, hi = bounds

@@ -41,6 +41,7 @@ def search(setup, fraction: float, **kw) -> tuple[Searcher, float, list[str]]:
     return searcher, target, searcher.run()
 
 
+@pytest.mark.slow
 def test_a_tight_target_gives_a_faster_network_than_a_loose_one(setup):
     latency = setup[1]
     # No warm-up: the architecture steps from the first batch, and two epochs show the trend.
