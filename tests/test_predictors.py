@@ -80,11 +80,11 @@ def test_predictor_fills_what_a_table_lacks(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_fit_check_and_search_with_a_predictor(run, cli, tmp_path, small_space, quick_device):
+def test_cli_fit_check_and_search_with_a_predictor(cli, tmp_path, small_space, quick_device):
     space = get_space("tiny")
     law_table(space, tmp_path / "t.csv")
-    # fit-predictor and check run whole as installed scripts in test_regressors and test_netconfig;
-    # here, forked, they make the predictor the search reads.
+    # fit-predictor, check and pxsearch run whole as installed scripts in test_regressors,
+    # test_netconfig and test_search_cli; here, forked, they make and search with a predictor.
     proc = cli("pxprof", "fit-predictor", "--table", "t.csv", "-o", "p.json")
     assert proc.returncode == 0, proc.stderr
     assert "cross-validated error" in proc.stdout
@@ -102,7 +102,7 @@ def test_cli_fit_check_and_search_with_a_predictor(run, cli, tmp_path, small_spa
     assert lines[-1].startswith("predictor / measured: mean")
 
     out = tmp_path / "search"
-    searched = run("pxsearch", "--predictor", "p.json", "--target-latency", "50%",
+    searched = cli("pxsearch", "--predictor", "p.json", "--target-latency", "50%",
                    "--warmup-epochs", "0", "--epochs", "1", "--batch-size", "64",
                    "--train-subset", "256", "--retrain-epochs", "0", "--no-export", "--quiet",
                    "-o", out)

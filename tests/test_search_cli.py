@@ -48,8 +48,9 @@ def pxsearch(*args, cwd=None) -> subprocess.CompletedProcess:
                           env=_env(cwd), timeout=300)
 
 
-def refused(*args, cwd) -> subprocess.CompletedProcess:
-    """pxsearch for a refusal: forked from an interpreter that has imported torch (tests/forked.py)."""
+def forked(*args, cwd) -> subprocess.CompletedProcess:
+    """pxsearch forked from an interpreter that has imported torch (tests/forked.py): for refusals,
+    and runs whose outcome, not the installed script, is what a test checks."""
     return run_forked("pxsearch", *args, cwd=cwd, env=_env(cwd))
 
 
@@ -63,7 +64,7 @@ def test_search_once_for_alls_space_at_a_small_resolution(tmp_path):
         (tmp_path / "data" / str(label)).mkdir(parents=True, exist_ok=True)
         np.save(tmp_path / "data" / str(label) / f"{i}.npy", image.astype(np.float32) / 16)
     out = tmp_path / "run"
-    r = pxsearch("--latency-table", "ofa.csv", "--target-latency", "50%", "--data", "data",
+    r = forked("--latency-table", "ofa.csv", "--target-latency", "50%", "--data", "data",
                  "--warmup-epochs", "0", "--epochs", "1", "--batch-size", "32", "--threads", "1",
                  "--quiet", "--retrain-epochs", "0", "--no-export", "-o", out, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -141,7 +142,7 @@ def test_a_search_writes_its_outputs_and_killed_while_searching_then_retraining_
 def _bad(tmp_path, *args) -> str:
     out = tmp_path / "out"
     before = sorted(p.name for p in tmp_path.iterdir())
-    r = refused(*args, "-o", out, *FAST, cwd=tmp_path)
+    r = forked(*args, "-o", out, *FAST, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pxsearch: error: "), r.stderr
@@ -186,7 +187,7 @@ def test_a_corrupt_checkpoint_is_refused_and_left_alone(tiny_table, bounds, tmp_
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"\x80\x02 this is not a checkpoint")
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    r = refused("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+    r = forked("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
                 "--resume", "-o", out, cwd=tmp_path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -198,6 +199,6 @@ def test_an_unfinished_output_directory_is_not_overwritten(tiny_table, bounds, t
     out = tmp_path / "out"
     out.mkdir()
     (out / "search_log.csv").write_text("epoch\n1\n")
-    r = refused("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
+    r = forked("--latency-table", tiny_table, "--target-latency", sum(bounds) / 2, *FAST,
                 "-o", out, cwd=tmp_path)
     assert r.returncode == 2 and "pass --resume" in r.stderr

@@ -15,7 +15,7 @@ from search.data import load_data
 from search.latency import ExpectedLatency
 
 from search_fixtures import synthetic_table
-from test_search_cli import FAST, _bad, bounds, pxsearch, tiny_table  # noqa: F401 (fixtures)
+from test_search_cli import FAST, _bad, bounds, forked, tiny_table  # noqa: F401 (fixtures)
 
 SPACE = get_space("tiny")
 SETTINGS = dict(retrain_config=RetrainConfig(epochs=0), export_onnx=False, progress=False)
@@ -101,7 +101,7 @@ def test_an_interrupted_run_resumes_to_the_same_end_and_force_starts_afresh(setu
 def test_pxsearch_with_several_targets_writes_a_folder_each_and_the_curve(tiny_table, bounds,  # noqa: F811
                                                                           tmp_path):
     lo, hi = bounds
-    r = pxsearch("--latency-table", tiny_table, "--target-latency", "30%", "70%", *FAST,
+    r = forked("--latency-table", tiny_table, "--target-latency", "30%", "70%", *FAST,
                  "--retrain-epochs", "1", "--no-export", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     targets = [lo + 0.3 * (hi - lo), lo + 0.7 * (hi - lo)]
