@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# What a command imports beyond --help: imported once, in the fork server.
-PRELOAD = ["profiler.cli", "search.cli", "torch", "pandas", "sklearn.ensemble", "predictors",
-           "profiler.devices.measure", "search.run", "search.data", "onnx"]
+# What a command imports beyond --help: imported once, in the fork server (torch._dynamo: by
+# every torch optimizer, in a search).
+PRELOAD = ["profiler.cli", "search.cli", "torch", "torch._dynamo", "pandas", "sklearn.ensemble",
+           "predictors", "profiler.devices.measure", "search.run", "search.data", "onnx"]
 
 _context = None
 
@@ -40,7 +41,16 @@ def _main(prog: str, argv: list[str], cwd: str, env: dict, out: str, err: str) -
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(target, fd)
         os.close(target)
+    if env.get("OMP_NUM_THREADS"):
+        # torch read it when the server imported it, from the server's environment: this run's
+        # is applied here.
+        import torch
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
     sys.argv = [prog, *argv]
+    if prog == "python":  # python -c CODE
+        sys.argv = argv
+        exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+        return
     if prog == "pxprof":
         from profiler.cli import main
     else:
@@ -49,8 +59,8 @@ def _main(prog: str, argv: list[str], cwd: str, env: dict, out: str, err: str) -
 
 
 def run_forked(prog: str, *args, cwd, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run console script `prog` with `args` in `cwd`; the finished process, as subprocess.run
-    gives it (text stdout and stderr)."""
+    """Run console script `prog` (or "python", with args "-c", CODE) with `args` in `cwd`; the
+    finished process, as subprocess.run gives it (text stdout and stderr)."""
     argv = [str(a) for a in args]
     with tempfile.TemporaryDirectory() as tmp:
         out, err = Path(tmp, "out"), Path(tmp, "err")
@@ -66,7 +76,8 @@ def run_forked(prog: str, *args, cwd, env=None, timeout: float = 300) -> subproc
             # The fork server reports 255 when it lost the child's status (it was killed, say by
             # a test stopping a process group): the command's own status is unknown, so it is
             # run again as the installed script, the slow and sure way.
-            return subprocess.run([str(Path(sys.executable).parent / prog), *argv], cwd=cwd,
+            exe = sys.executable if prog == "python" else str(Path(sys.executable).parent / prog)
+            return subprocess.run([exe, *argv], cwd=cwd,
                                   env=dict(env or os.environ), capture_output=True, text=True,
                                   timeout=timeout)
         return subprocess.CompletedProcess([prog, *argv], proc.exitcode,
