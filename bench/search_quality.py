@@ -23,6 +23,7 @@ pareto.png in a fresh folder under --out.
                                    [--targets 30% 50% 70%] [--random 5] [--seeds 0 1 2] [--select N]
                                    [--retrain-epochs 15] [--warmup-epochs N] [--epochs N]
                                    [--batch-size B] [--test-loss] [--jobs 2] [--out build/bench]
+                                   [--reuse EARLIER_OUTPUT...]
 
 Sized for 2 CPU cores (57 minutes, shared with other work) on Fashion-MNIST
 (apt-get install dataset-fashion-mnist):
@@ -159,6 +160,30 @@ def train_one(choices: list[str], seed: int) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
+def earlier_runs(folders) -> dict:
+    """(choices, seed) -> a retraining run of an earlier output of this bench (--reuse) that this
+    one would repeat exactly: retraining is deterministic, and the same architecture, data, recipe
+    and seed give the same accuracy. Only a folder made with this one's settings serves."""
+    a, found = S["args"], {}
+    mine = {"space": S["space"].name, "resolution": S["trained"].resolution,
+            "data": S["data"].describe(), "retrain_epochs": a.retrain_epochs,
+            "batch_size": a.batch_size, "retrain_lr": RETRAIN_LR}
+    for folder in folders:
+        try:
+            done = json.loads((folder / "results.json").read_text())
+        except (OSError, ValueError):
+            sys.exit(f"--reuse {folder}: no results.json of this bench there")
+        differ = [k for k in mine if done.get(k, mine[k]) != mine[k]]
+        if differ:
+            k = differ[0]
+            sys.exit(f"--reuse {folder}: made with {k} {done[k]!r}, this run has {mine[k]!r}")
+        for r in done["results"].values():
+            for run in r["runs"]:
+                if run["loss"] is not None or not a.test_loss:
+                    found[(tuple(r["choices"]), run["seed"])] = run
+    return found
+
+
 def spread(values) -> str:
     values = list(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -199,6 +224,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="processes that search and retrain")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--out", type=Path, default=Path("build/bench/search_quality"))
+    ap.add_argument("--reuse", type=Path, nargs="+", default=[], metavar="DIR",
+                    help="earlier outputs of this bench: a network retrained there with the same "
+                         "seed and settings is not retrained again")
     args = ap.parse_args()
     started = time.perf_counter()
     _setup(args)
@@ -233,7 +261,8 @@ def main():
             print(f"target {target:.4g} ms: searched in {s['seconds']:.0f} s: "
                   f"{' '.join(s['choices'])} ({latency.latency(s['choices']):.4g} ms); supernet "
                   f"validation accuracy per epoch: "
-                  + " ".join(f"{r['val_acc']:.3f}" for r in s["rows"]), flush=True)
+                  + " ".join(f"{r['val_acc']:.3f}" for r in s["rows"]) + "; E[LAT] (ms): "
+                  + " ".join(f"{r['expected_latency_ms']:.4g}" for r in s["rows"]), flush=True)
             for r in s["selection"]:
                 print(f"  candidate {r['latency_ms']:.4g} ms, supernet validation accuracy "
                       f"{r['val_acc']:.3f}{' (most likely)' if r['derived'] else ''}: "
@@ -249,19 +278,24 @@ def main():
             candidates["paper"] = ("reference", None, PAPER[space.name])
         # Seed by seed: should the bench be stopped, every network has as many runs as the others.
         jobs = [(name, seed) for seed in args.seeds for name in candidates]
-        runs = pool.map(train_one, [candidates[n][2] for n, _ in jobs], [s for _, s in jobs])
+        reused = earlier_runs(args.reuse)
+        todo = [(n, s) for n, s in jobs if (tuple(candidates[n][2]), s) not in reused]
+        fresh = pool.map(train_one, [candidates[n][2] for n, _ in todo], [s for _, s in todo])
         results = {name: {"kind": kind, "target": i, "choices": choices,
                           "latency_ms": latency.latency(choices), "runs": []}
                    for name, (kind, i, choices) in candidates.items()}
         with open(out / "runs.jsonl", "w") as log:
-            for (name, _), run in zip(jobs, runs):
+            for name, seed in jobs:
+                earlier = reused.get((tuple(candidates[name][2]), seed))
+                run = earlier | {"reused": True} if earlier else next(fresh)
                 results[name]["runs"].append(run)
-                log.write(json.dumps({"name": name} | run) + "\n")
+                log.write(json.dumps({"name": name, "choices": candidates[name][2]} | run) + "\n")
                 log.flush()
                 r = results[name]
                 print(f"  seed {run['seed']} {name:14s} {r['latency_ms']:8.4g} ms  accuracy "
                       f"{run['accuracy']:.4f}" + (f"  loss {run['loss']:.4f}" if run["loss"]
-                                                  is not None else ""), flush=True)
+                                                  is not None else "")
+                      + ("  (reused)" if earlier else ""), flush=True)
     for r in results.values():
         r["accuracy"] = statistics.mean(x["accuracy"] for x in r["runs"])
         r["accuracy_std"] = _std([x["accuracy"] for x in r["runs"]])
@@ -310,6 +344,11 @@ def main():
     for name, r in results.items():
         if r["kind"] == "reference":
             print(f"| {name} | {r['latency_ms']:.4g} | {spread(accuracies([name]))} | | |")
+    print("\nlayers skipped (`zero`): " + "; ".join(
+        f"target {target:.4g} ms: searched {results[f'searched@{i + 1}']['choices'].count('zero')}, "
+        f"random " + " ".join(str(results[f"random@{i + 1}.{j + 1}"]["choices"].count("zero"))
+                              for j in range(args.random))
+        for i, target in enumerate(targets)))
     print("\nseeds per network to tell each difference from zero (two-sided 5 %, power 80 %: "
           "n = 2 (1.96 + 0.84)^2 s^2 / d^2, s the seed-to-seed std of the two networks):")
     for i, target in enumerate(targets):
@@ -335,7 +374,7 @@ def main():
     (out / "results.json").write_text(json.dumps(
         {"space": space.name, "table": S["table_path"].name, "resolution": trained.resolution,
          "data": data.describe(), "train_subset": args.train_subset, "targets_ms": targets,
-         "seeds": args.seeds, "retrain_epochs": args.retrain_epochs,
+         "seeds": args.seeds, "retrain_epochs": args.retrain_epochs, "retrain_lr": RETRAIN_LR,
          "warmup_epochs": args.warmup_epochs, "epochs": args.epochs,
          "batch_size": args.batch_size, "warmup_seconds": warm_seconds,
          "warmup_log": warm.rows, "searches": searches, "results": results, "ranking": ranking,

@@ -96,6 +96,10 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
               help="Adam learning rate of the architecture parameters.")
 @click.option("--arch-every", type=click.IntRange(1), default=DEFAULTS.arch_every, show_default=True,
               help="One architecture step every this many weight steps.")
+@click.option("--target-ramp", type=click.FloatRange(0, 1), default=DEFAULTS.target_ramp,
+              show_default=True, metavar="F",
+              help="budget: the target moves from the starting expected latency to the target over "
+                   "this fraction of the search (0: the whole target from the first step).")
 @click.option("--select", type=click.IntRange(0, 10_000), default=DEFAULTS.select, show_default=True,
               metavar="N", help="After the search, score N architectures drawn from the learned "
                                 "distribution within the budget, and the most likely one, with "
@@ -128,9 +132,9 @@ def _target_ms(text: str, latency: ExpectedLatency) -> float:
 # The targets after the first: `--target-latency 30% 50% 70%` reads as one option and two arguments.
 @click.argument("more_targets", nargs=-1, metavar="[MORE_TARGETS]...")
 def cli(table_path, predictor_path, target_texts, space_name, resolution, data_spec, train_subset,
-        mode, loss_form, lam, epochs, warmup_epochs, batch_size, lr, arch_lr, arch_every, select, seed,
-        retrain_epochs, retrain_lr, device_name, do_export, threads, nproc, device, precision,
-        resume, force, quiet, out, more_targets):
+        mode, loss_form, lam, epochs, warmup_epochs, batch_size, lr, arch_lr, arch_every, target_ramp,
+        select, seed, retrain_epochs, retrain_lr, device_name, do_export, threads, nproc, device,
+        precision, resume, force, quiet, out, more_targets):
     """Search an architecture of a space whose latency on a device meets a target (ProxylessNAS).
 
     Writes OUT_DIR/arch.json, search_log.csv, arch.svg, and the derived network retrained
@@ -152,8 +156,8 @@ def cli(table_path, predictor_path, target_texts, space_name, resolution, data_s
     targets = [latency.check_target(_target_ms(t, latency)) for t in target_texts + more_targets]
     config = SearchConfig(target_ms=targets[0], mode=mode, loss=loss_form, epochs=epochs,
                           warmup_epochs=warmup_epochs, batch_size=batch_size, lr=lr, arch_lr=arch_lr,
-                          arch_every=arch_every, lam=lam, select=select, precision=precision,
-                          seed=seed)
+                          arch_every=arch_every, lam=lam, target_ramp=target_ramp, select=select,
+                          precision=precision, seed=seed)
     retrain_config = RetrainConfig(retrain_epochs, retrain_lr)
     data = load_data(data_spec, latency.space.resolution, seed, train_subset)
     options = dict(export_onnx=do_export, measure_on=device_name, resume=resume, force=force,

@@ -49,6 +49,9 @@ class SearchConfig:
     beta: float = spec(0.6, gt=0, le=10)  # mul#log's exponent
     dual_lr: float = spec(0.1, gt=0, le=100)  # budget's dual ascent step on the relative excess
     rho: float = spec(5.0, ge=0, le=1e6)  # budget's quadratic (augmented Lagrangian) weight
+    # budget's target moves from E[LAT] at the search's start (the uniform distribution's) to the
+    # target over this fraction of the search's architecture steps (search/loss.py); 0: at once
+    target_ramp: float = spec(0.5, ge=0, le=1)
     # budget's derived architecture this close to the target; a target no architecture comes this
     # close to is refused before any search (search/derive.py)
     budget_tolerance: float = spec(0.01, gt=0, le=1)

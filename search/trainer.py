@@ -50,8 +50,9 @@ CHANCE_MARGIN = 1.5
 # Training images that recalibrate batch-norm statistics before a derived architecture is evaluated.
 RECALIBRATION_IMAGES = 256
 # 2: weight optimizer with two parameter groups (recipe.sgd); 3: the supernet's fixed layers are
-# `prefix` and `head`; 4: the learning-rate scheduler's state, the number of processes
-CHECKPOINT_VERSION = 4
+# `prefix` and `head`; 4: the learning-rate scheduler's state, the number of processes; 5: the
+# latency loss's place on its target ramp
+CHECKPOINT_VERSION = 5
 
 
 def check_fits(space: SearchSpace, data: Dataset, config: SearchConfig, world_size: int) -> None:
@@ -107,7 +108,8 @@ class Searcher(Trainer):
         self.latency = latency.to(self.world.device)
         self.sampler = GateSampler(config.mode, config.seed)
         self.loss = LatencyLoss(config.loss, config.target_ms, config.lam, config.beta, config.dual_lr,
-                                config.rho)
+                                config.rho, round(config.target_ramp * config.epochs * self.steps
+                                                  / config.arch_every))
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr,
                                       betas=(0.0, 0.999), eps=1e-8)
         self.epoch = 0
@@ -266,7 +268,8 @@ class Searcher(Trainer):
                "val_acc": self.evaluate(choices, self.data.val),
                "expected_latency_ms": expected_now,
                "derived_latency_ms": self.latency.latency(choices),
-               "lambda": self.loss.lam, "seconds": time.perf_counter() - t0}
+               "lambda": self.loss.lam, "target_ms": self.loss.target_now(),
+               "seconds": time.perf_counter() - t0}
         row |= {f"entropy_{i}": h for i, h in enumerate(self.net.entropies())}
         return row
 

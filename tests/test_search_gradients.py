@@ -240,3 +240,25 @@ def test_budget_loss_raises_lambda_above_the_target_and_lowers_it_below():
         LatencyLoss("mul#log", target_ms=0.5)
     with pytest.raises(UserError, match="unknown loss"):
         LatencyLoss("sq", target_ms=1.0)
+
+
+def test_budget_target_ramps_from_the_first_expected_latency_to_the_target():
+    ramped = LatencyLoss("budget", target_ms=1.0, ramp_steps=4)
+    plain = LatencyLoss("budget", target_ms=1.0)
+    ce = torch.tensor(1.0)
+    # E[LAT] falls along the ramp: the ramped loss sees no excess, the plain one a large one.
+    for k, expected in enumerate([3.0, 2.5, 2.0, 1.5, 1.0, 1.0]):
+        assert float(ramped(ce, torch.tensor(expected))) == pytest.approx(1.0)
+        assert ramped.target_now() == pytest.approx(max(1.0, 3.0 - 0.5 * k))
+        ramped.update(expected)
+        plain(ce, torch.tensor(expected))
+        plain.update(expected)
+    assert ramped.lam == pytest.approx(0.0) and plain.lam > 0.5
+    # A resumed loss continues on the ramp where it was.
+    resumed = LatencyLoss("budget", target_ms=1.0, ramp_steps=8)
+    half = LatencyLoss("budget", target_ms=1.0, ramp_steps=8)
+    for expected in (3.0, 2.75):
+        half(ce, torch.tensor(expected))
+        half.update(expected)
+    resumed.load_state_dict(half.state_dict())
+    assert resumed.target_now() == half.target_now() == pytest.approx(2.5)
