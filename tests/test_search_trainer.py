@@ -50,6 +50,7 @@ def test_a_tight_target_gives_a_faster_network_than_a_loose_one(setup):
     assert latency.latency(tight) < latency.latency(loose)
 
 
+@pytest.mark.slow
 def test_budget_ends_within_five_percent_of_its_target(setup):
     # Small batches: many architecture steps in a few seconds.
     searcher, target, choices = search(setup, 0.4, epochs=3, batch_size=16)
@@ -59,6 +60,7 @@ def test_budget_ends_within_five_percent_of_its_target(setup):
     assert abs(searcher.rows[-1]["expected_latency_ms"] - target) < abs(float(first_expected) - target)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["full_v2", "full", "reinforce"])
 def test_every_gate_mode_moves_the_architecture(setup, mode):
     searcher, _, _ = search(setup, 0.5, mode=mode, epochs=1, warmup_epochs=0,
