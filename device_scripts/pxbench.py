@@ -9,7 +9,8 @@ loads, warms up, calibrates and times.
     {"op": "hello"}                                 -> runtime, versions, host facts
     {"op": "load", "name": N, "path": P, "shape": [1, 3, 224, 224]}
     {"op": "warmup", "name": N, "max_s": 1.0, "min_sample_ms": 2.0}
-                                                    -> {"warmup": runs, "inner": calls per sample}
+                                                    -> {"warmup": runs, "inner": calls per sample,
+                                                        "call_ms": a warm call's typical time}
     {"op": "sample", "name": N, "inner": n, "count": c}
                                                     -> {"times_ms": [c per-call times]}
     {"op": "sample", ..., "ref": R, "ref_inner": m} -> {"times_ms": [...], "ref_ms": [...]}:
@@ -210,7 +211,7 @@ class Bench:
         typical = float(np.median(times[-WINDOW:]))
         # Calibrated blocks: enough calls per sample that the timer's own cost is negligible.
         inner = max(1, int(np.ceil(req["min_sample_ms"] / typical)))
-        return {"warmup": len(times), "inner": inner}
+        return {"warmup": len(times), "inner": inner, "call_ms": typical}
 
     def sample(self, req):
         run = self.models[req["name"]]

@@ -16,7 +16,7 @@ from profiler.devices.measure import Timed
 from profiler.tables.speed import Speed, fit_speed
 from profiler.tables.table import LatencyTable
 
-from conftest import BIN, QUICK_DEVICE, assert_bad_input
+from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
 
 REFERENCE = "expanded_conv-input:8x8x8-output:8x8x8-expand:3-kernel:3-stride:1-idskip:1"
 
@@ -82,6 +82,26 @@ def test_timed_models_are_put_on_a_table_speed():
     assert timed.at(("Conv-input:8x8x3-output:4x4x8", 4.0)) == {"net": 2.0}  # another block
     assert timed.at(None) == {"net": 2.0}
     assert Timed({"net": 2.0}, None, "").at((REFERENCE, 4.0)) == {"net": 2.0}
+
+
+def test_a_long_models_reference_samples_last_as_long_as_its_own(tmp_path):
+    # A loaded device shares its CPU with a long model in every sample; a short reference sample
+    # would find the moments it is free. A network here takes several times the reference block.
+    from profiler.devices.check import measure_networks, random_architectures
+    from profiler.devices.profile import get_device
+    from profiler.space.spaces import space_from_dict
+
+    space = space_from_dict(SMALL_SPACE, "small")
+    profile = get_device(str(device(tmp_path, runtime="torch", min_sample_ms=0.05)))
+    measure_networks(profile, space, random_architectures(space, 2, 0), 0,
+                     checkpoint=tmp_path / "n.json")
+    for block in json.loads((tmp_path / "n.json").read_text())["blocks"].values():
+        a = block["attempts"][-1]
+        # Sized from the warm-up's typical calls; the fastest samples, the least disturbed, say
+        # how long each took (without matching, one call of the reference: a third of the network).
+        own = a["inner"] * min(t for r in a["rounds"] for t in r)
+        ref = a["ref_inner"] * min(t for r in a["ref"] for t in r)
+        assert a["ref_inner"] > 1 and 1 / 3 < ref / own < 3, (a["inner"], a["ref_inner"], own, ref)
 
 
 def test_a_reference_that_is_no_block_is_refused(cli, tmp_path, small_space):

@@ -26,6 +26,7 @@ from profiler.tables.fingerprint import DeviceFacts
 class Warmup:
     runs: int   # untimed calls before the first sample
     inner: int  # calls per calibrated sample
+    call_ms: float = 0.0  # a warm call's typical time
 
 
 def device_script() -> Path:
@@ -105,7 +106,7 @@ class PxbenchClient:
     def warmup(self, name: str, max_s: float, min_sample_ms: float) -> Warmup:
         answer = self._request(timeout=max_s, op="warmup", name=name, max_s=max_s,
                                min_sample_ms=min_sample_ms)
-        return Warmup(answer["warmup"], answer["inner"])
+        return Warmup(answer["warmup"], answer["inner"], answer["call_ms"])
 
     def sample(self, name: str, inner: int, count: int) -> list[float]:
         return self._request(op="sample", name=name, inner=inner, count=count)["times_ms"]

@@ -119,17 +119,23 @@ def _measure_unit(session: DeviceSession, samples: Samples, models: dict[str, Mo
     if reference:
         _load_reference(session, reference)
 
-    def take(key: str) -> list[float]:
+    def take(key: str) -> tuple[list[float], list[float] | None, int | None]:
         if stop.is_set():
             raise Stopped
         m, inner = models[key], samples.open_attempt(key)["inner"]
 
         def sample(s):
-            s.ready(key, m.path, m.nchw)
+            warm = s.ready(key, m.path, m.nchw)
             if not reference:
-                return s.bench.sample(key, inner, profile.runs_per_round), None
+                return s.bench.sample(key, inner, profile.runs_per_round), None, None
             ref = s.ready(REFERENCE, reference.path, reference.nchw)
-            return s.bench.paired(key, inner, profile.runs_per_round, REFERENCE, ref.inner)
+            # The reference's sample lasts as long as the model's: on a loaded device a 30-ms
+            # network shares the CPU in every sample, while a 2-ms reference sample finds the
+            # moments when it is free, and would not see the load the network ran under.
+            ref_inner = max(ref.inner, round(inner * warm.call_ms / ref.call_ms)) \
+                if ref.call_ms else ref.inner
+            return *s.bench.paired(key, inner, profile.runs_per_round, REFERENCE, ref_inner), \
+                ref_inner
         return session.call(sample)
 
     todo = [k for k in keys if samples.needs_work(k)]

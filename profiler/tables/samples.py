@@ -6,7 +6,8 @@ Format `pxnas-samples`, version 2:
                    quantile, reference},
     fingerprint {…},
     blocks {key: {attempts: [{warmup, inner, unit?, rounds: [[ms, …] per round],
-                              ref?: [[ms, …] per round: the reference's sample before each]}]}},
+                              ref?: [[ms, …] per round: the reference's sample before each],
+                              ref_inner?: calls per reference sample, in the last round}]}},
     drift [{unit, round, ratio, cooldowns, rebased, redone: [keys]}]   (optional)
 
 An attempt is complete when it has `rounds` rounds; a key needs work until it has a complete
@@ -60,6 +61,7 @@ class _Attempt:
     rounds: list[list[float]] = spec(gt=0, le=MAX_BLOCK_MS)  # ms, every one positive
     unit: str | None = None  # the farm unit that took it
     ref: list[list[float]] | None = spec(None, gt=0, le=MAX_BLOCK_MS)  # the reference's, before each
+    ref_inner: int | None = spec(None, ge=1)
 
     def __post_init__(self):
         check_fields(self)
@@ -152,13 +154,16 @@ class Samples:
             self.attempts(key).append({"warmup": warmup, "inner": inner, "unit": unit, "rounds": []})
             return self.attempts(key)[-1]
 
-    def add_round(self, key: str, times: list[float], ref: list[float] | None = None) -> None:
-        """A round of `key`; `ref`: the reference's sample before each of its samples."""
+    def add_round(self, key: str, times: list[float], ref: list[float] | None = None,
+                  ref_inner: int | None = None) -> None:
+        """A round of `key`; `ref`: the reference's sample before each of its samples, each of
+        `ref_inner` calls."""
         with self.lock:
             attempt = self.open_attempt(key)
             attempt["rounds"].append(list(times))
             if ref is not None:
                 attempt.setdefault("ref", []).append(list(ref))
+                attempt["ref_inner"] = ref_inner
 
     def drop_round(self, key: str) -> None:
         """Forget the last round of `key`'s current attempt (taken while the device drifted)."""
