@@ -14,7 +14,7 @@ Under `budget` the target ramps (`ramp_steps`, SearchConfig.target_ramp): it sta
 the first architecture step (the uniform distribution's) and moves linearly to T over that many
 steps. Without the ramp, a tight target starts far below E[LAT], its penalty outweighs the
 cross-entropy at once, and the cheapest cut of expected latency wins everywhere: on `tiny` at 30 %
-of its latency range every layer that can be skipped was `zero` with probability 0.68-0.78 after
+of its latency range every layer that can be skipped was `zero` with probability 0.67-0.78 after
 the first search epoch, whichever layer it was, before the supernet's accuracy had a say. Ramped,
 the constraint binds a little at every step, as at a target near the uniform distribution's
 latency, and the layers part by what they are worth (0.22-0.61 after that epoch).
