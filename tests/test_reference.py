@@ -44,9 +44,11 @@ def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
     # A row is at the run's typical device speed (profiler/tables/speed.py), as networks measured
     # later are put on it (Timed.at): its level and the run's elasticity, at the reference's
     # median per round over the run.
-    speed = fit_speed({k: ([statistics.median(r) for r in b["attempts"][0]["rounds"]],
-                           [statistics.median(r) for r in b["attempts"][0]["ref"]])
-                       for k, b in raw["blocks"].items()})
+    attempts = {k: b["attempts"][0] for k, b in raw["blocks"].items()}
+    speed = fit_speed({k: ([statistics.median(r) for r in a["rounds"]],
+                           [statistics.median(r) for r in a["ref"]]) for k, a in attempts.items()},
+                      {k: tuple(statistics.median(t for r in a[part] for t in r)
+                                for part in ("rounds", "ref")) for k, a in attempts.items()})
     for key, row in table.df.set_index("key").iterrows():
         assert row["latency_ms"] == pytest.approx(speed.at(key, speed.reference_ms), rel=1e-4)
 

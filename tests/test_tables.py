@@ -72,8 +72,8 @@ def test_a_runs_speed_puts_its_models_on_one_reference_speed():
     rng = np.random.default_rng(0)
     models = {f"net{i}": 0.1 * (1 + i / 10) for i in range(20)}
     # Two passes over the same models: one found two fast rounds of five, the other none.
-    first = fit_speed(_rounds(rng, models, 1.8, [False, True, False, True, False]))
-    second = fit_speed(_rounds(rng, models, 1.8, [False] * 5))
+    first = _fit(_rounds(rng, models, 1.8, [False, True, False, True, False]))
+    second = _fit(_rounds(rng, models, 1.8, [False] * 5))
     assert first.beta == pytest.approx(1.8, abs=0.15)
     for key, ms in models.items():  # both read at the slow rounds' speed: the models' own latency
         assert first.at(key, 0.4) == pytest.approx(ms, rel=0.03)
@@ -84,9 +84,32 @@ def test_a_runs_speed_puts_its_models_on_one_reference_speed():
              for k, (m, r) in _rounds(rng, models, 1.8, [False, True, False, True, False]).items()}
     assert all(ratio[k] * 0.4 < 0.95 * ms for k, ms in models.items())
     # A reference that never moved says nothing of the slope: latency in proportion to it.
-    still = fit_speed({"a": ([1.0, 1.0], [0.5, 0.5]), "b": ([2.0, 2.0], [0.5, 0.5])})
+    still = _fit({"a": ([1.0, 1.0], [0.5, 0.5]), "b": ([2.0, 2.0], [0.5, 0.5])})
     assert still.beta == 1.0 and still.at("b", 1.0) == pytest.approx(4.0)
-    assert fit_speed({}) is None
+    assert _fit({}) is None
+
+
+def _fit(rounds):
+    """fit_speed, with each model's quantiles over all its samples taken as its lowest round's."""
+    return fit_speed(rounds, {k: (min(m), min(r)) for k, (m, r) in rounds.items()})
+
+
+def test_a_fit_that_preempted_rounds_drove_is_read_in_proportion():
+    # A loaded device: in two rounds of five, a preemption slowed a model 3-6x from end to end
+    # while its reference, timed in other moments, ran as ever.
+    rng = np.random.default_rng(2)
+    rounds = {}
+    for i in range(10):
+        ref = 0.3 * rng.normal(1, 0.01, 5)
+        model = 0.1 * (1 + i / 10) * rng.normal(1, 0.01, 5)
+        slowed = rng.choice(5, 2, replace=False)
+        model[slowed] *= rng.uniform(3, 6, 2)
+        ref[rng.choice([r for r in range(5) if r not in slowed])] *= 1.4
+        rounds[f"net{i}"] = (model, ref)
+    speed = _fit(rounds)
+    assert speed.beta == 1.0  # not a slope a device can have: the lowest rounds' ratio instead
+    for i in range(10):
+        assert speed.at(f"net{i}", 0.3) == pytest.approx(0.1 * (1 + i / 10), rel=0.05)
 
 
 def test_schema_round_trip(tmp_path):

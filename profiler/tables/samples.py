@@ -186,13 +186,16 @@ class Samples:
     def speed(self, keys) -> Speed | None:
         """The device speed over the best attempts of `keys` (profiler/tables/speed.py), or None
         when the reference was not timed."""
-        rounds = {}
+        rounds, pooled = {}, {}
         for key in keys:
             _, attempt = self._best(key)
             if attempt and attempt.get("ref"):
-                rounds[key] = ([float(np.quantile(r, self.quantile)) for r in attempt["rounds"]],
-                               [float(np.quantile(r, self.quantile)) for r in attempt["ref"]])
-        return fit_speed(rounds)
+                q = self.quantile
+                rounds[key] = ([float(np.quantile(r, q)) for r in attempt["rounds"]],
+                               [float(np.quantile(r, q)) for r in attempt["ref"]])
+                pooled[key] = tuple(float(np.quantile(np.concatenate(attempt[part]), q))
+                                    for part in ("rounds", "ref"))
+        return fit_speed(rounds, pooled)
 
     def _best(self, key: str) -> tuple[Measurement, dict] | tuple[None, None]:
         """The steadiest complete attempt of `key` as a Measurement, and the attempt."""
