@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Elasticities a device can have. Fitted on this CPU: 0.73-1.02 for proxyless-mobile networks,
-# 1.19-1.88 for tiny ones, over 16 runs idle and loaded. A fit outside (measured: -0.21 and 2.62,
+# Elasticities a device can have. Fitted on this CPU: 0.69-1.02 for proxyless-mobile networks and
+# blocks, 0.70-1.88 for tiny ones, over 20 runs idle and loaded. A fit outside (measured: -0.21 and 2.62,
 # on 10 tiny networks at a load of 8) was driven by rounds that a preemption slowed from end to
 # end, and then the run is read in proportion to the reference from the quantiles of all its
 # samples, which those rounds do not reach.
