@@ -28,6 +28,11 @@ import numpy as np
 # end, and then the run is read in proportion to the reference from the quantiles of all its
 # samples, which those rounds do not reach.
 PLAUSIBLE = (0.5, 2.5)
+# A round in which a model (or its reference) took more than this times its fastest round was
+# slowed from end to end by other work, not by the device's speed: the fast rounds of this CPU
+# run 0.65-0.75x a normal one, so a normal round is at most 1.55x the fastest, while a round
+# that a preemption slowed took 2-4x (tiny networks at a load of 3). Such rounds are left out.
+DISTURBED = 1.8
 # The slope is pulled toward 1 (latency in proportion to the reference) by this much, as a sum of
 # squared log-deviations of the reference: a run whose reference never moved says nothing about
 # the slope, and then a model's latency is read in proportion.
@@ -48,10 +53,16 @@ class Speed:
 def fit_speed(rounds: dict[str, tuple[list[float], list[float]]],
               pooled: dict[str, tuple[float, float]]) -> Speed | None:
     """The run's speed from each model's rounds: `rounds[key]` = (the model's latency in each
-    round, the reference's in the same rounds), each a quantile of that round's samples;
+    round, the reference's in the same rounds), each a quantile of that round's samples, of
+    which those that other work slowed from end to end are left out (DISTURBED);
     `pooled[key]` = the same quantiles over all its samples, for a run whose fit is not one a
     device can have. None without any round."""
-    logs = {k: (np.log(m), np.log(r)) for k, (m, r) in rounds.items() if len(m)}
+    logs = {}
+    for k, (m, r) in rounds.items():
+        if len(m):
+            m, r = np.log(m), np.log(r)
+            calm = (m <= m.min() + math.log(DISTURBED)) & (r <= r.min() + math.log(DISTURBED))
+            logs[k] = (m[calm], r[calm]) if calm.any() else (m, r)  # none calm: cannot tell
     if not logs:
         return None
     typical = float(np.exp(np.median(np.concatenate([r for _, r in logs.values()]))))
