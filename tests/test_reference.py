@@ -39,8 +39,11 @@ def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
             assert [len(r) for r in attempt["ref"]] == [len(r) for r in attempt["rounds"]]
             per_round += [statistics.median(r) for r in attempt["ref"]]
     table = LatencyTable.load(tmp_path / "t.csv")
+    # The reference's typical latency over the run: its median per round (less the rounds that
+    # other work slowed from end to end, profiler/tables/speed.py).
     typical = math.exp(statistics.median(map(math.log, per_round)))
-    assert table.reference == (REFERENCE, pytest.approx(typical, rel=1e-4))
+    assert table.reference[0] == REFERENCE
+    assert table.reference[1] == pytest.approx(typical, rel=0.1)
     # A row is at the run's typical device speed (profiler/tables/speed.py), as networks measured
     # later are put on it (Timed.at): its level and the run's elasticity, at the reference's
     # median per round over the run.
@@ -49,6 +52,7 @@ def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
                            [statistics.median(r) for r in a["ref"]]) for k, a in attempts.items()},
                       {k: tuple(statistics.median(t for r in a[part] for t in r)
                                 for part in ("rounds", "ref")) for k, a in attempts.items()})
+    assert table.reference[1] == pytest.approx(speed.reference_ms, rel=1e-4)
     for key, row in table.df.set_index("key").iterrows():
         assert row["latency_ms"] == pytest.approx(speed.at(key, speed.reference_ms), rel=1e-4)
 

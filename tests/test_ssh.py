@@ -55,7 +55,9 @@ def test_measure_over_ssh(run, tmp_path, small_space, sshd_server):
 
 def _measure_and_cut(env, tmp_path, small_space, server, **settings):
     """Start a slow measurement over ssh, cut the server's connections midway, return the run."""
-    device = board(tmp_path, server, rounds=4, min_sample_ms=30, max_spread=1.0, **settings)
+    # No retries: a block measured again would be a second attempt, which the checks of
+    # "nothing lost or doubled" would read as doubled.
+    device = board(tmp_path, server, rounds=4, min_sample_ms=30, retries=0, **settings)
     cmd = [str(BIN / "pxprof"), "measure", "--device", str(device), "--space", str(small_space),
            "-o", "t.csv"]
     proc = start_measuring(cmd, env, tmp_path)
