@@ -48,7 +48,7 @@ from profiler.files import write_json, write_text
 from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import BlockSpec, parse_key
 from profiler.space.kinds import KINDS
-from profiler.tables.fingerprint import reference_of
+from profiler.tables.fingerprint import REFERENCE, Reference, reference_of
 from profiler.tables.latency import Calibration, LatencySource
 from profiler.tables.table import LatencyTable
 
@@ -116,7 +116,7 @@ class Predictor(LatencySource):
     source = "the predictor"
 
     @property
-    def reference(self) -> tuple[str, float] | None:
+    def reference(self) -> Reference | None:
         return reference_of(self.fingerprint)
 
     def regressor(self) -> LatencyRegressor:
@@ -326,7 +326,7 @@ def table_fingerprint(table: LatencyTable) -> dict:
     fp = {k: (None if isinstance(v, float) and math.isnan(v) else v)
           for k, v in table.fingerprint.items()}
     if table.reference is None:  # rows at different device speeds (merged tables): none is theirs
-        fp |= {"reference": None, "reference_ms": None}
+        fp |= dict.fromkeys(REFERENCE)
     return json.loads(json.dumps(fp, default=str))
 
 

@@ -35,6 +35,7 @@ from profiler.outputs import claim, remove_stale, writing
 from profiler.space.arch import save_arch
 from profiler.space.netconfig import save_net_config
 from profiler.space.spaces import PRESETS, SearchSpace, get_space, split_resolution, with_resolution
+from profiler.tables.fingerprint import Reference
 from profiler.tables.latency import LatencySource
 
 from .config import RetrainConfig, SearchConfig
@@ -231,7 +232,7 @@ def _search(searcher: Searcher, plan: _Plan, retrain_config, export_onnx, world,
 
 
 def _measure(net, space: SearchSpace, profile: DeviceProfile, files: dict, out: Path,
-             progress: bool, reference: tuple[str, float] | None) -> float:
+             progress: bool, reference: Reference | None) -> float:
     """The derived network's latency end to end on the profile's device, at the profile's batch
     (like the blocks of its table), and at the device speed of the latency source's `reference`
     where both timed the same one."""

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from profiler.devices.measure import Timed
-from profiler.tables.speed import Speed, fit_speed
+from profiler.tables.fingerprint import Reference
+from profiler.tables.speed import Rounds, fit_speed
 from profiler.tables.table import LatencyTable
 
 from conftest import BIN, QUICK_DEVICE, SMALL_SPACE, assert_bad_input
@@ -48,11 +49,15 @@ def test_each_sample_follows_one_of_the_reference(run, tmp_path, small_space):
     # later are put on it (Timed.at): its level and the run's elasticity, at the reference's
     # median per round over the run.
     attempts = {k: b["attempts"][0] for k, b in raw["blocks"].items()}
-    speed = fit_speed({k: ([statistics.median(r) for r in a["rounds"]],
-                           [statistics.median(r) for r in a["ref"]]) for k, a in attempts.items()},
-                      {k: tuple(statistics.median(t for r in a[part] for t in r)
-                                for part in ("rounds", "ref")) for k, a in attempts.items()})
+    speed = fit_speed(Rounds(
+        {k: ([statistics.median(r) for r in a["rounds"]], [statistics.median(r) for r in a["ref"]])
+         for k, a in attempts.items()},
+        {k: tuple(statistics.median(t for r in a[part] for t in r) for part in ("rounds", "ref"))
+         for k, a in attempts.items()}))
     assert table.reference[1] == pytest.approx(speed.reference_ms, rel=1e-4)
+    if speed.weight:  # the elasticity networks measured later take as their prior
+        assert table.reference.elasticity == pytest.approx(speed.beta, rel=1e-4)
+        assert table.reference.weight == pytest.approx(speed.weight, rel=1e-4)
     for key, row in table.df.set_index("key").iterrows():
         assert row["latency_ms"] == pytest.approx(speed.at(key, speed.reference_ms), rel=1e-4)
 
@@ -80,14 +85,22 @@ def test_a_latency_is_the_profiles_quantile_of_its_samples(run, cli, tmp_path, s
 
 
 def test_timed_models_are_put_on_a_table_speed():
-    # In proportion (beta 1): 1.5 references, at 4 ms each; beta 2: 1.5 ms at 1 ms, 4**2 more.
-    timed = Timed({"net": 2.0}, Speed(1.0, {"net": math.log(1.5)}, 1.0), REFERENCE)
-    assert timed.at((REFERENCE, 4.0)) == {"net": pytest.approx(6.0)}
-    assert Timed({"net": 2.0}, Speed(2.0, {"net": math.log(1.5)}, 1.0), REFERENCE).at(
-        (REFERENCE, 4.0)) == {"net": pytest.approx(24.0)}
-    assert timed.at(("Conv-input:8x8x3-output:4x4x8", 4.0)) == {"net": 2.0}  # another block
+    # A run whose reference never moved (1 ms in both rounds): it says nothing of the elasticity.
+    still = Rounds({"net": ([1.5, 1.5], [1.0, 1.0])}, {"net": (1.5, 1.0)})
+    timed = Timed({"net": 2.0}, still, REFERENCE)
+    # Without a table's elasticity, in proportion: 1.5 references, at 4 ms each.
+    assert timed.at(Reference(REFERENCE, 4.0)) == {"net": pytest.approx(6.0)}
+    # With the table's (2, known from a moving reference): 1.5 ms at 1 ms, 4**2 more at 4 ms.
+    assert timed.at(Reference(REFERENCE, 4.0, 2.0, 1.0)) == {"net": pytest.approx(24.0)}
+    # A run whose reference moved weighs its own elasticity (1 here) against the table's.
+    moved = Rounds({"net": ([1.0, 1.5], [1.0, 1.5])}, {"net": (1.0, 1.0)})
+    own = math.log(1.5) ** 2 / 2  # its squared log-deviations
+    beta = (own * 1.0 + own * 2.0) / (2 * own)  # a table that knew as much: halfway
+    assert Timed({"net": 1.2}, moved, REFERENCE).at(Reference(REFERENCE, 4.0, 2.0, own)) == \
+        {"net": pytest.approx(1.5 ** ((1 - beta) / 2) * 4 ** beta, rel=1e-6)}
+    assert timed.at(Reference("Conv-input:8x8x3-output:4x4x8", 4.0)) == {"net": 2.0}  # another block
     assert timed.at(None) == {"net": 2.0}
-    assert Timed({"net": 2.0}, None, "").at((REFERENCE, 4.0)) == {"net": 2.0}
+    assert Timed({"net": 2.0}, Rounds({}, {}), "").at(Reference(REFERENCE, 4.0)) == {"net": 2.0}
 
 
 def test_a_long_models_reference_samples_last_as_long_as_its_own(tmp_path):

@@ -11,7 +11,7 @@ import yaml
 from profiler.errors import UserError
 from profiler.space.spaces import get_space, space_from_dict
 from profiler.tables.measurement import Measurement
-from profiler.tables.speed import fit_speed
+from profiler.tables.speed import Rounds, fit_speed
 from profiler.tables.table import COLUMNS, LatencyTable, measurement_row
 
 from conftest import SMALL_SPACE, assert_bad_input
@@ -91,7 +91,7 @@ def test_a_runs_speed_puts_its_models_on_one_reference_speed():
 
 def _fit(rounds):
     """fit_speed, with each model's quantiles over all its samples taken as its lowest round's."""
-    return fit_speed(rounds, {k: (min(m), min(r)) for k, (m, r) in rounds.items()})
+    return fit_speed(Rounds(rounds, {k: (min(m), min(r)) for k, (m, r) in rounds.items()}))
 
 
 def _loaded(seed: int, slowed_by: tuple[float, float], slowed_rounds: int) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 
 from profiler.build.export import export
 from profiler.space.spaces import SearchSpace
+from profiler.tables.fingerprint import Reference
 from profiler.tables.table import LatencyTable
 from .measure import measure_models, sessions
 from .profile import DeviceProfile
@@ -28,7 +29,7 @@ def random_architectures(space: SearchSpace, n: int, seed: int) -> list[list[str
 
 
 def measure_networks(profile: DeviceProfile, space: SearchSpace, archs: list[list[str]],
-                     seed: int, at: tuple[str, float] | None = None, passes: int = 1,
+                     seed: int, at: Reference | None = None, passes: int = 1,
                      checkpoint: Path | None = None) -> np.ndarray:
     """Build, export and measure each architecture end to end, `passes` times (each pass a
     measurement of its own, after the one before): the median latency of each, ms, one row per

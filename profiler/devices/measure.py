@@ -19,9 +19,9 @@ from profiler.errors import UserError
 from profiler.outputs import claimed, remove_stale
 from profiler.space.blockspec import BlockSpec, parse_key
 from profiler.space.spaces import SearchSpace
-from profiler.tables.fingerprint import farm
+from profiler.tables.fingerprint import Reference, farm
 from profiler.tables.samples import Samples, method
-from profiler.tables.speed import Speed
+from profiler.tables.speed import PRIOR, Rounds, fit_speed
 from profiler.tables.table import LatencyTable, samples_path
 from .profile import DeviceProfile
 from .runtimes import get_runtime
@@ -117,19 +117,24 @@ def _measure(profiles, specs, label, samples, out, spath) -> LatencyTable:
 @dataclass(frozen=True)
 class Timed:
     """Whole models timed on a device: each one's latency (ms: the profile's quantile of its
-    samples) and, when the device has a reference, how they follow it (profiler/tables/speed.py)."""
+    samples) and, when the device has a reference, how they followed it in each round
+    (profiler/tables/speed.py)."""
     ms: dict[str, float]
-    speed: Speed | None
+    rounds: Rounds
     reference: str  # the reference block's key, "" for none
 
-    def at(self, reference: tuple[str, float] | None) -> dict[str, float]:
+    def at(self, reference: Reference | None) -> dict[str, float]:
         """Each model's latency at the device speed of a measurement whose reference block ran
-        at reference = (key, ms) then (a table's `reference`); the quantiles as measured when
-        either has no reference or they are not the same block."""
-        if not reference or reference[0] != self.reference or self.speed is None \
-                or not set(self.ms) <= set(self.speed.level):
+        at reference.ms then (a table's `reference`), with its elasticity as the prior of this
+        run's; the quantiles as measured when either has no reference or they are not the same
+        block."""
+        if not reference or reference.key != self.reference:
             return dict(self.ms)
-        return {name: self.speed.at(name, reference[1]) for name in self.ms}
+        speed = fit_speed(self.rounds, PRIOR if reference.elasticity is None
+                          else (reference.elasticity, reference.weight))
+        if speed is None or not set(self.ms) <= set(speed.level):
+            return dict(self.ms)
+        return {name: speed.at(name, reference.ms) for name in self.ms}
 
 
 def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: bool = True,
@@ -153,5 +158,5 @@ def measure_models(profile: DeviceProfile, models: dict[str, Model], progress: b
         finally:
             if checkpoint:
                 samples.save(checkpoint)
-    return Timed({name: samples.best(name).latency for name in models}, samples.speed(models),
+    return Timed({name: samples.best(name).latency for name in models}, samples.speed_rounds(models),
                  profile.reference)

@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from profiler import __version__
+from .speed import PLAUSIBLE
 
 CHECKED = ("device", "transport", "runtime", "runtime_version", "threads", "batch", "host",
            "host_cpu")
 UNIT = ("device", "host")
-# reference, reference_ms: the device profile's reference block and its latency over the run
-# (profiler/tables/samples.py), the device speed the measurement was taken at.
-INFO = ("cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version", "reference",
-        "reference_ms")
+# The device speed the measurement was taken at (Reference, below).
+REFERENCE = ("reference", "reference_ms", "reference_elasticity", "reference_weight")
+INFO = ("cpu_affinity", "governor", "temperature_c", "measured_at", "pxnas_version") + REFERENCE
 FIELDS = CHECKED + INFO
 
 
@@ -54,15 +55,34 @@ def fingerprint(profile, facts: DeviceFacts) -> dict:
             "pxnas_version": __version__, "facts": dict(facts.facts)}
 
 
-def reference_of(fp: dict) -> tuple[str, float] | None:
-    """(reference block key, its latency in ms) of a measurement that timed one, else None."""
-    key, ms = fp.get("reference"), fp.get("reference_ms")
+class Reference(NamedTuple):
+    """The device speed a measurement was taken at: the device profile's reference block, its
+    typical latency over the run, and how the run's models followed it (profiler/tables/speed.py):
+    their elasticity and its weight, what the run's rounds knew of it (None and 0: unknown)."""
+    key: str
+    ms: float
+    elasticity: float | None = None
+    weight: float = 0.0
+
+
+def _number(value) -> float | None:
     try:
-        ms = float(ms)
+        value = float(value)
     except (TypeError, ValueError):
         return None
-    return (str(key), ms) if isinstance(key, str) and key and math.isfinite(ms) and ms > 0 \
-        else None
+    return value if math.isfinite(value) else None
+
+
+def reference_of(fp: dict) -> Reference | None:
+    """The Reference of a measurement that timed one, else None. An elasticity that no device
+    can have (speed.PLAUSIBLE) or a weight below 0 is not carried (tables predating them lack it)."""
+    key, ms = fp.get("reference"), _number(fp.get("reference_ms"))
+    if not (isinstance(key, str) and key and ms and ms > 0):
+        return None
+    beta, weight = _number(fp.get("reference_elasticity")), _number(fp.get("reference_weight"))
+    if beta is None or not PLAUSIBLE[0] <= beta <= PLAUSIBLE[1] or weight is None or weight < 0:
+        return Reference(str(key), ms)
+    return Reference(str(key), ms, beta, weight)
 
 
 def mismatch(a: dict, b: dict, fields=CHECKED) -> str | None:

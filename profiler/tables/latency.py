@@ -17,6 +17,7 @@ import numpy as np
 from profiler.errors import UserError
 from profiler.limits import MAX_BLOCK_MS, MAX_SCALE, MIN_SCALE
 from profiler.space.blockspec import BlockSpec
+from .fingerprint import Reference
 
 
 def runs(specs) -> np.ndarray:
@@ -52,9 +53,9 @@ class LatencySource:
     source: str  # what it is, for messages
     space: str   # the search space it was made for, "" when unknown
     calibration: Calibration | None  # block sums to network latency; None: plain sums
-    # (reference block, its ms) at the device speed the source's latencies were measured at
-    # (profiler/tables/samples.py); None when no reference was timed.
-    reference: tuple[str, float] | None = None
+    # The device speed the source's latencies were measured at (profiler/tables/fingerprint.py);
+    # None when no reference was timed.
+    reference: Reference | None = None
 
     def _latencies(self, specs: list[BlockSpec]) -> np.ndarray:
         raise NotImplementedError

@@ -40,7 +40,7 @@ from profiler.records import check_fields, load_record, read_mapping, spec
 from profiler.space.blockspec import BlockSpec
 from .fingerprint import CHECKED, mismatch
 from .measurement import Measurement
-from .speed import Speed, fit_speed
+from .speed import Rounds, fit_speed
 from .table import LatencyTable, measurement_row
 
 SAMPLES_FORMAT = "pxnas-samples"
@@ -183,19 +183,19 @@ class Samples:
         """The quantile of an entry's samples taken as its latency."""
         return self.data["method"]["quantile"]
 
-    def speed(self, keys) -> Speed | None:
-        """The device speed over the best attempts of `keys` (profiler/tables/speed.py), or None
-        when the reference was not timed."""
-        rounds, pooled = {}, {}
+    def speed_rounds(self, keys) -> Rounds:
+        """What the device speed over the best attempts of `keys` is fitted from
+        (profiler/tables/speed.py): those that timed the reference."""
+        each, pooled = {}, {}
         for key in keys:
             _, attempt = self._best(key)
             if attempt and attempt.get("ref"):
                 q = self.quantile
-                rounds[key] = ([float(np.quantile(r, q)) for r in attempt["rounds"]],
-                               [float(np.quantile(r, q)) for r in attempt["ref"]])
+                each[key] = ([float(np.quantile(r, q)) for r in attempt["rounds"]],
+                             [float(np.quantile(r, q)) for r in attempt["ref"]])
                 pooled[key] = tuple(float(np.quantile(np.concatenate(attempt[part]), q))
                                     for part in ("rounds", "ref"))
-        return fit_speed(rounds, pooled)
+        return Rounds(each, pooled)
 
     def _best(self, key: str) -> tuple[Measurement, dict] | tuple[None, None]:
         """The steadiest complete attempt of `key` as a Measurement, and the attempt."""
@@ -220,14 +220,19 @@ class Samples:
         with self.lock:
             max_spread = self.data["method"]["max_spread"]
             done = [s.key for s in specs if s.key in self.data["blocks"] and not self.needs_work(s.key)]
-            speed = self.speed(done)
+            speed = fit_speed(self.speed_rounds(done))
             rows = []
             for key in done:
                 rows.append(measurement_row(self.best(key), max_spread))
                 if speed and key in speed.level:
                     rows[-1]["latency_ms"] = speed.at(key, speed.reference_ms)
+            # Networks measured against the table are read at its speed, with its elasticity
+            # as their prior (profiler/tables/speed.py); none where it was read in proportion.
+            known = speed and speed.weight > 0
             reference = {"reference": self.data["method"]["reference"] or None,
-                         "reference_ms": speed.reference_ms if speed else None}
+                         "reference_ms": speed.reference_ms if speed else None,
+                         "reference_elasticity": speed.beta if known else None,
+                         "reference_weight": speed.weight if known else None}
             return LatencyTable.from_rows(rows, self.data["space"],
                                           self.data["fingerprint"] | reference)
 

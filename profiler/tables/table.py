@@ -1,6 +1,6 @@
 """LatencyTable: one row per block key, latency in milliseconds, with how it was measured.
 
-CSV schema, version 3 (column `schema` = 3 in every row):
+CSV schema, version 4 (column `schema` = 4 in every row):
 
     key                       canonical block key (profiler/space/blockspec.py)
     kind, in_h, in_w, in_c,   the key parsed (redundant, for pandas users; checked on load)
@@ -14,18 +14,22 @@ CSV schema, version 3 (column `schema` = 3 in every row):
     unstable                  spread stayed above the device's max_spread after every retry
     space                     the search space the row was measured for (import: the preset covered)
     device, transport, runtime, runtime_version, threads, batch, host, host_cpu, cpu_affinity,
-    governor, temperature_c, measured_at, pxnas_version, reference, reference_ms
+    governor, temperature_c, measured_at, pxnas_version, reference, reference_ms,
+    reference_elasticity, reference_weight
                               the fingerprint (profiler/tables/fingerprint.py); the first eight are
                               checked: tables whose checked fingerprints differ are never merged;
-                              the last two name the device's reference block and its typical
-                              latency over the run, the speed the rows are read at
-                              (profiler/tables/speed.py; empty without a reference)
+                              the last four name the device's reference block, its typical
+                              latency over the run (the speed the rows are read at), and how the
+                              run's models followed it: their elasticity and its weight, the
+                              prior of networks measured later (profiler/tables/speed.py; empty
+                              without a reference)
 
 Imported lookup tables leave the columns they do not know empty. The raw samples of a measured
 table are kept beside it in T.samples.json (profiler/devices/measure.py).
 
 History: 1 (pxnas 0.1) first version; 2 adds mid, se, hs (MobileNetV3 blocks); 3 adds reference,
-reference_ms. Older tables are read as version 3 with mid 0, no se/hs and no reference.
+reference_ms; 4 adds reference_elasticity, reference_weight. Older tables are read as version 4
+with mid 0, no se/hs and no reference or elasticity.
 """
 
 from __future__ import annotations
@@ -40,14 +44,15 @@ from profiler.files import atomic_path
 from profiler.limits import MAX_BLOCK_MS, MIN_BLOCK_MS
 from profiler.records import read_text
 from profiler.space.blockspec import BlockSpec, parse_key
-from .fingerprint import CHECKED, FIELDS, mismatch, reference_of
+from .fingerprint import CHECKED, FIELDS, REFERENCE, Reference, mismatch, reference_of
 from .latency import LatencySource
 from .measurement import Measurement
 
-SCHEMA = 3
+SCHEMA = 4
 SHAPE = ["kind", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel", "stride", "expand",
          "idskip", "mid", "se", "hs"]
-ADDED = {"1": {"mid": 0, "se": 0, "hs": 0}, "2": {"reference": None, "reference_ms": None}}
+ADDED = {"1": {"mid": 0, "se": 0, "hs": 0}, "2": {"reference": None, "reference_ms": None},
+         "3": {"reference_elasticity": None, "reference_weight": None}}
 STATS = ["latency_ms", "mean_ms", "std_ms", "iqr_ms", "min_ms", "spread", "samples", "warmup",
          "inner", "unstable"]
 FINGERPRINT = list(FIELDS)
@@ -145,9 +150,9 @@ class LatencyTable(LatencySource):
         return {c: self.df[c].iloc[0] for c in FINGERPRINT} if len(self.df) else {}
 
     @property
-    def reference(self) -> tuple[str, float] | None:
-        """(reference block, its latency) at the device speed of every row, if they share one."""
-        shared = self.df[["reference", "reference_ms"]].astype(str).drop_duplicates()
+    def reference(self) -> Reference | None:
+        """The device speed of every row (profiler/tables/fingerprint.py), if they share one."""
+        shared = self.df[list(REFERENCE)].astype(str).drop_duplicates()
         return reference_of(self.fingerprint) if len(shared) == 1 else None
 
     @property
