@@ -88,7 +88,7 @@ def run(profile, space, n: int, tmp: Path):
     half = n // 2
     fit, test = slice(0, half), slice(half, n)
     for name, sums, measured in (("old way", sum_beside, b), ("new way", sum_table, a1)):
-        form, cal, cv = fit_calibration(sums[fit], count[fit], measured[fit])
+        form, cal, cv, _ = fit_calibration(sums[fit], count[fit], measured[fit])
         predicted = predict(cal, sum_table[test], count[test])
         print(f"  calibration, {name}: {form} (scale {cal.scale:.3f}, per-call "
               f"{cal.per_call_ms * 1e3:.2f} us, leave-one-out {cv[form]:.1%}) -> on fresh "

@@ -19,7 +19,8 @@ tried. It is saved as JSON and never unpickled.
 
 File history: 1 (pxnas 0.1) first version; 2 adds `calibration` (null, or the calibration from
 block sums to whole networks measured end to end: form, scale, per_call_ms, each form's
-leave-one-out error, the networks and the device they were measured on) and `sha256`, the
+leave-one-out error, the networks and the device they were measured on, and which of them were
+left out as disturbed: `left_out`, indices, absent from older files) and `sha256`, the
 checksum of the rest (sorted-key JSON); 3 adds `by_kind` (block kind: {"model": name, and that
 model's fitted state}) for the kinds that use a model other than the shared linear one; 4 adds
 `measured` ({key: ms} of the blocks of its table, priced as measured) and, for a predictor adapted

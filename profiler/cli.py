@@ -286,7 +286,8 @@ def fit_predictor(table_paths, output, folds, cv_predictions, models, device_nam
             errors = ", ".join(f"{form} {err:.1%}" for form, err in info["cv_mape"].items())
             click.echo(f"calibration on {networks} networks measured on {profile.name}: "
                        f"{info['form']} (scale {cal.scale:.3f}, per-call cost "
-                       f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}")
+                       f"{cal.per_call_ms * 1e3:.3g} us); leave-one-out error {errors}"
+                       f"{_left_out(info)}")
         predictor.save(output)
     click.echo(f"wrote {output}")
 
@@ -374,9 +375,16 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
             click.echo(f"calibration on {networks} networks measured on {profile.name} in "
                        f"{time.perf_counter() - begun:.0f} s: {info['form']} (scale "
                        f"{cal.scale:.3f}, per-call cost {cal.per_call_ms * 1e3:.3g} us); "
-                       f"leave-one-out error per network {info['cv_mape'][info['form']]:.1%}")
+                       f"leave-one-out error per network {info['cv_mape'][info['form']]:.1%}"
+                       f"{_left_out(info)}")
         predictor.save(output)
     click.echo(f"wrote {output} in {time.perf_counter() - start:.0f} s")
+
+
+def _left_out(info: dict) -> str:
+    """The calibration networks left out as disturbed (predictors/calibration.py), said."""
+    out = info.get("left_out") or []
+    return f"; left out {len(out)} network(s) that other work slowed: {out}" if out else ""
 
 
 def _space_name(given, *sources) -> str:

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from predictors import LatencyRegressor, Predictor, fit_table
-from predictors.calibration import fit_calibration
+from predictors.calibration import _fit, fit_calibration, predict
 from profiler.errors import UserError
 from profiler.space.spaces import get_space, space_from_dict
 from profiler.tables.latency import Calibration, Filled
@@ -36,17 +36,35 @@ def test_fit_calibration_finds_the_form_and_its_parameters():
     rng = np.random.default_rng(0)
     sums, blocks = networks(rng)
     truth = 0.8 * (sums - (blocks - 1) * 0.02)
-    form, cal, cv = fit_calibration(sums, blocks, truth)
+    form, cal, cv, _ = fit_calibration(sums, blocks, truth)
     assert form == "per-call+scale" and cv[form] < 1e-9
     assert cal.scale == pytest.approx(0.8) and cal.per_call_ms == pytest.approx(0.02)
     # Networks that are their block sums: the simplest form wins the tie.
-    form, cal, _ = fit_calibration(sums, blocks, sums * (1 + rng.normal(0, 1e-6, len(sums))))
+    form, cal, _, _ = fit_calibration(sums, blocks, sums * (1 + rng.normal(0, 1e-6, len(sums))))
     assert form == "sum" and cal == Calibration()
     # The per-call cost is never negative, whatever the networks say.
-    form, cal, _ = fit_calibration(sums, blocks, sums + (blocks - 1) * 0.05)
+    form, cal, _, _ = fit_calibration(sums, blocks, sums + (blocks - 1) * 0.05)
     assert cal.per_call_ms >= 0
     with pytest.raises(Exception, match="scale > 0"):
         Calibration(scale=-1.0)
+
+
+def test_networks_that_other_work_slowed_are_left_out_of_the_calibration():
+    rng = np.random.default_rng(2)
+    sums, blocks = networks(rng, 10)
+    truth = sums - (blocks - 1) * 0.02
+    measured = truth * rng.normal(1, 0.01, len(sums))
+    measured[[6, 7]] *= 1.2  # two consecutive networks measured while other work ran
+    form, cal, cv, left_out = fit_calibration(sums, blocks, measured)
+    assert left_out == [6, 7] and form == "per-call"
+    assert cal.per_call_ms == pytest.approx(0.02, rel=0.2)
+    assert np.abs(predict(cal, sums, blocks) / truth - 1).max() < 0.04
+    # Without leaving them out, least squares follow them: every fresh network is mispriced.
+    kept = _fit("per-call+scale", sums, blocks, measured)
+    assert np.abs(predict(kept, sums, blocks) / truth - 1).mean() > 0.04
+    # Too many to tell which are disturbed: none is left out.
+    measured[[1, 2, 3, 4]] *= 1.2
+    assert fit_calibration(sums, blocks, measured)[3] == []
 
 
 def test_intercept_is_never_negative():
