@@ -20,7 +20,9 @@ and least squares follow it: on this CPU, two consecutive networks of ten measur
 the calibration chose `per-call+scale` with a scale of 1.6 and missed fresh networks by 7.9 %
 (3.3 % with them left out). So networks further from a form's fit than OUTLIER robust standard
 deviations (of the relative errors, at least MIN_SPREAD) are left out of every form, unless they
-are more than a third of the networks: then which ones are disturbed cannot be told.
+are more than a third of the networks: then which ones are disturbed cannot be told. A network
+unlike the others may be left out too (on `tiny`, two of ten networks ran 4-5 % slower for
+their block sums than the rest in each of five runs); no form could have priced it either.
 """
 
 from __future__ import annotations

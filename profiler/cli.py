@@ -382,9 +382,10 @@ def adapt(prior_path, device_name, runtime, benchmark_binary, table_paths, space
 
 
 def _left_out(info: dict) -> str:
-    """The calibration networks left out as disturbed (predictors/calibration.py), said."""
+    """The calibration networks left out of its fit (predictors/calibration.py), said."""
     out = info.get("left_out") or []
-    return f"; left out {len(out)} network(s) that other work slowed: {out}" if out else ""
+    return (f"; left out {len(out)} network(s) far from the others' fit (slowed by other work, "
+            f"or unlike them): {out}") if out else ""
 
 
 def _space_name(given, *sources) -> str:
