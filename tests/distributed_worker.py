@@ -1,5 +1,5 @@
-"""One process of a small search through the library, started by the tests under torchrun (or
-called alone: main(OUT, "two")): it writes what every process must agree on to
+"""One process of a small search through the library, started by the tests as torchrun starts its
+processes (or called alone: main(OUT, "two")): it writes what every process must agree on to
 OUT/rank{R}-of-{N}.pt.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 distributed_worker.py OUT

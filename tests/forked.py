@@ -58,28 +58,61 @@ def _main(prog: str, argv: list[str], cwd: str, env: dict, out: str, err: str) -
     main()  # its SystemExit is the process's exit status
 
 
+class Forked:
+    """A command running in a process forked from the server (start_forked): `pid`, and `wait()`
+    for the finished process."""
+
+    def __init__(self, prog: str, argv: list[str], cwd, env):
+        self.args = [prog, *argv]
+        self._tmp = tempfile.TemporaryDirectory()
+        self._out, self._err = Path(self._tmp.name, "out"), Path(self._tmp.name, "err")
+        self.process = _fork_server().Process(target=_main, args=(
+            prog, argv, str(cwd), dict(env or os.environ), str(self._out), str(self._err)))
+        self.process.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        """The exit status, or None while it runs."""
+        return self.process.exitcode
+
+    def kill(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
+
+    def wait(self, timeout: float = 300) -> subprocess.CompletedProcess:
+        """The finished process, as subprocess.run gives it (exit status 255: its status was lost,
+        see run_forked)."""
+        try:
+            self.process.join(timeout)
+            if self.process.exitcode is None:
+                self.process.kill()
+                self.process.join()
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            read = lambda p: p.read_text() if p.exists() else ""  # noqa: E731
+            return subprocess.CompletedProcess(self.args, self.process.exitcode, read(self._out),
+                                               read(self._err))
+        finally:
+            self._tmp.cleanup()
+
+
+def start_forked(prog: str, *args, cwd, env=None) -> Forked:
+    """Start console script `prog` (or "python", with args "-c", CODE) with `args` in `cwd`."""
+    return Forked(prog, [str(a) for a in args], cwd, env)
+
+
 def run_forked(prog: str, *args, cwd, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run console script `prog` (or "python", with args "-c", CODE) with `args` in `cwd`; the
     finished process, as subprocess.run gives it (text stdout and stderr)."""
-    argv = [str(a) for a in args]
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = Path(tmp, "out"), Path(tmp, "err")
-        proc = _fork_server().Process(target=_main, args=(prog, argv, str(cwd),
-                                                          dict(env or os.environ), str(out), str(err)))
-        proc.start()
-        proc.join(timeout)
-        if proc.exitcode is None:
-            proc.kill()
-            proc.join()
-            raise subprocess.TimeoutExpired([prog, *argv], timeout)
-        if proc.exitcode == 255:
-            # The fork server reports 255 when it lost the child's status (it was killed, say by
-            # a test stopping a process group): the command's own status is unknown, so it is
-            # run again as the installed script, the slow and sure way.
-            exe = sys.executable if prog == "python" else str(Path(sys.executable).parent / prog)
-            return subprocess.run([exe, *argv], cwd=cwd,
-                                  env=dict(env or os.environ), capture_output=True, text=True,
-                                  timeout=timeout)
-        return subprocess.CompletedProcess([prog, *argv], proc.exitcode,
-                                           out.read_text() if out.exists() else "",
-                                           err.read_text() if err.exists() else "")
+    done = start_forked(prog, *args, cwd=cwd, env=env).wait(timeout)
+    if done.returncode == 255:
+        # The fork server reports 255 when it lost the child's status (it was killed, say by
+        # a test stopping a process group): the command's own status is unknown, so it is
+        # run again as the installed script, the slow and sure way.
+        argv = done.args[1:]
+        exe = sys.executable if prog == "python" else str(Path(sys.executable).parent / prog)
+        return subprocess.run([exe, *argv], cwd=cwd, env=dict(env or os.environ),
+                              capture_output=True, text=True, timeout=timeout)
+    return done

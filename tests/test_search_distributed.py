@@ -1,5 +1,5 @@
-"""A search on two processes (DistributedDataParallel, gloo on this CPU): through the library under
-torchrun, and through `pxsearch --nproc 2` as a user runs it."""
+"""A search on two processes (DistributedDataParallel, gloo on this CPU): through the library in
+processes started as torchrun starts them, and through `pxsearch --nproc 2` as a user runs it."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from torch.distributed import TCPStore
 
 from profiler.space.spaces import get_space
 
-from forked import run_forked
+from forked import run_forked, start_forked
 from search_fixtures import synthetic_table
 
 PXSEARCH = str(Path(sys.executable).with_name("pxsearch"))
@@ -27,10 +28,27 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
 def _workers(out: Path, nproc: int) -> dict:
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                        f"--nproc-per-node={nproc}", str(WORKER), str(out)],
-                       capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    """The worker's search on `nproc` processes started as torchrun starts them: each with its
+    rank and the world size in its environment, all meeting at a store their launcher (here,
+    this test) holds. Each is forked from an interpreter that has imported torch (tests/forked.py);
+    `pxsearch --nproc` below starts its processes through torch's launcher itself."""
+    store = TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    env = dict(ENV, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port), WORLD_SIZE=str(nproc),
+               LOCAL_WORLD_SIZE=str(nproc), TORCHELASTIC_USE_AGENT_STORE="True")
+    code = f"import sys; sys.path.insert(0, {str(WORKER.parent)!r}); import pathlib; " \
+           f"from distributed_worker import main; main(pathlib.Path({str(out)!r}), 'two')"
+    started = [start_forked("python", "-c", code, cwd=out,
+                            env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank)))
+               for rank in range(nproc)]
+    # As torchrun does, a process that failed stops the others (they would wait for it).
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not all(s.poll() == 0 for s in started) \
+            and not any(s.poll() for s in started):
+        time.sleep(0.05)
+    for s in started:
+        s.kill()
+    done = [s.wait(60) for s in started]
+    assert all(d.returncode == 0 for d in done), [d.stderr[-3000:] for d in done]
     return {rank: torch.load(out / f"rank{rank}-of-{nproc}.pt", weights_only=True)
             for rank in range(nproc)}
 
@@ -128,18 +146,20 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
     assert len((tmp_path / "whole" / "search_log.csv").read_text().splitlines()) == 1 + 3
 
     # A process dies (SIGKILL) after the first epoch: the launcher stops the other and says so.
+    # (From here the launcher is forked from an interpreter that has imported torch; its search
+    # processes are started by torch's launcher as above.)
     out = tmp_path / "killed"
-    proc = subprocess.Popen([PXSEARCH, *args, "--nproc", "2", "-o", str(out)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-                            env=dict(ENV, PXNAS_CACHE=str(tmp_path)))
+    proc = start_forked("pxsearch", *args, "--nproc", "2", "-o", out, cwd=tmp_path,
+                        env=dict(ENV, PXNAS_CACHE=str(tmp_path)))
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "search_log.csv").exists():
         time.sleep(0.05)
     workers = _children(proc.pid)
     assert len(workers) == 2, workers
     os.kill(workers[-1], signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, err
+    stopped = proc.wait(120)
+    err = stopped.stderr
+    assert stopped.returncode == 1, err
     assert len(_complaints(err)) == 1, err
     assert _complaints(err)[0].startswith("pxsearch: failed: search process ") and \
         "of 2 was killed by signal SIGKILL" in err and "--resume" in err
@@ -156,7 +176,8 @@ def test_two_processes_write_once_and_a_search_whose_process_died_resumes(inputs
     assert (out / "checkpoint.pt").read_bytes() == checkpoint
 
     # The export was checked in the whole run; a resume may leave it out (no part of the search).
-    resumed = pxsearch(*args, "--nproc", "2", "--resume", "--no-export", "-o", out, cwd=tmp_path)
+    resumed = run_forked("pxsearch", *args, "--nproc", "2", "--resume", "--no-export", "-o", out,
+                         cwd=tmp_path, env=dict(ENV, PXNAS_CACHE=str(tmp_path)))
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "arch.json").read_text()) == arch
     strip = lambda p: [r.split(",")[:10] for r in (p / "search_log.csv").read_text().splitlines()]  # noqa: E731
