@@ -27,8 +27,11 @@ MICRO_SPACE = {"name": "micro", "resolution": 16, "stem_width": 8, "first_width"
                           {"width": 16, "repeats": 1, "stride": 2}],
                "feature_width": 32, "classes": 10, "kernels": [3], "expands": [3]}
 # Few, short invocations: a test measures the method, not the phone.
-QUICK = {"warmup_s": 0.1, "rounds": 2, "runs_per_round": 2, "min_sample_ms": 1.0,
+QUICK = {"warmup_s": 0.02, "rounds": 2, "runs_per_round": 2, "min_sample_ms": 1.0,
          "max_spread": 1.0, "backoff_s": 0.1, "drift_every": 0}
+# Where a test checks what happens around the samples (a phone lost and resumed, a farm sharing
+# the blocks), one sample a round: every sample is a process that loads LiteRT.
+ONE = {"runs_per_round": 1}
 PIXEL = {"ro.product.model": "Pixel", "ro.build.version.release": "7.1.2",
          "ro.product.cpu.abi": "arm64-v8a"}
 
@@ -159,16 +162,17 @@ def test_adb_bad_input(cli, env, tmp_path, phones, tool, micro):
 @pytest.mark.slow
 def test_phone_that_disconnects(run, env, tmp_path, phones, tool, micro):
     phone = phones("P1")
-    profile(env, tmp_path, "flaky", serial="P1", reconnects=1)
-    # Enough commands to push, check and start measuring; then the phone is gone.
-    (phone / "disconnect_after").write_text("14")
+    profile(env, tmp_path, "flaky", serial="P1", reconnects=1, **ONE)
+    # Commands enough to push and check (12), warm the six blocks up and take the first round
+    # (checkpointed) and one sample of the second; then the phone is gone.
+    (phone / "disconnect_after").write_text("25")
     proc = run("pxprof", "measure", "--device", "flaky", "--benchmark-binary", tool,
                "--space", micro, "-o", "t.csv")
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("pxprof: failed:")
     assert "reconnecting" in proc.stderr and "Traceback" not in proc.stderr
     kept = json.loads((tmp_path / "t.samples.json").read_text())["blocks"]
-    assert kept
+    assert len(kept) == 6 and all(a["rounds"] for b in kept.values() for a in b["attempts"])
     (phone / "state").write_text("device")  # plugged in again
     done = run("pxprof", "measure", "--device", "flaky", "--benchmark-binary", tool,
                "--space", micro, "-o", "t.csv", "--resume")
@@ -186,7 +190,7 @@ def test_phone_farm(run, cli, env, tmp_path, phones, tool, micro):
     phones("B2")
     phones("C3", props=PIXEL | {"ro.product.model": "Pixel 2"})
     for serial in ("A1", "B2", "C3"):
-        profile(env, tmp_path, f"phone{serial}", serial=serial)
+        profile(env, tmp_path, f"phone{serial}", serial=serial, **ONE)
     proc = run("pxprof", "measure", "--device", "phoneA1", "--device", "phoneB2",
                "--benchmark-binary", tool, "--space", micro, "-o", "t.csv")
     assert proc.returncode == 0, proc.stderr
